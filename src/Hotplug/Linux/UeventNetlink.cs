@@ -9,6 +9,9 @@ namespace Hotplug.Linux;
 /// </summary>
 internal static unsafe class UeventNetlink
 {
+    /// <summary>Control messages are aligned to <c>sizeof(long)</c> on Linux.</summary>
+    private const int CmsgAlignment = 8;
+
     /// <summary>
     /// Opens <c>socket(AF_NETLINK, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT)</c>, sizes its
     /// receive buffer, turns on <c>SO_PASSCRED</c> and binds it to the kernel's group only.
@@ -146,13 +149,24 @@ internal static unsafe class UeventNetlink
             ? from->nl_pid
             : uint.MaxValue;
 
-        for (cmsghdr* c = CMSG_FIRSTHDR(msg); c != null; c = CMSG_NXTHDR(msg, c))
+        // Walk the control messages ourselves: Tmds.LibC 0.5.0's CMSG_LEN(n) returns the aligned CMSG_SPACE
+        // value (32 instead of 28 for a ucred), so comparing against it rejects the kernel's credentials.
+        byte* control = (byte*)msg->msg_control;
+        long controlLength = (uint)msg->msg_controllen;
+        long offset = 0;
+        while (offset + sizeof(cmsghdr) <= controlLength)
         {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred)))
+            cmsghdr* c = (cmsghdr*)(control + offset);
+            long length = (uint)c->cmsg_len;
+            if (length < sizeof(cmsghdr) || offset + length > controlLength)
+                break;
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && length >= sizeof(cmsghdr) + sizeof(ucred))
             {
-                ucred* cred = (ucred*)CMSG_DATA(c);
+                ucred* cred = (ucred*)(control + offset + sizeof(cmsghdr));
                 return new NetlinkSender(portId, HasCredentials: true, Pid: cred->pid, Uid: cred->uid);
             }
+
+            offset += (length + (CmsgAlignment - 1)) & ~(long)(CmsgAlignment - 1);
         }
 
         return new NetlinkSender(portId, HasCredentials: false, Pid: 0, Uid: uint.MaxValue);
