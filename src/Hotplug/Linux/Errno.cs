@@ -1,22 +1,25 @@
 using System.Runtime.InteropServices;
-using Tmds.Linux;
 
 namespace Hotplug.Linux;
 
-/// <summary>errno helpers: turn a failed call into an exception that names what failed.</summary>
+/// <summary>Turns errno values into exceptions with the system's message (Tmds.LibC sets SetLastError).</summary>
 internal static class Errno
 {
     /// <summary>errno of the last libc call made through Tmds.LibC on this thread.</summary>
     public static int Last => Marshal.GetLastPInvokeError();
 
-    public static unsafe string Describe(int errno)
+    /// <summary>The system's text for <paramref name="errno"/>.</summary>
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>An <see cref="IOException"/> for a failed call; <see cref="Exception.HResult"/> is the errno.</summary>
+    /// <param name="operation">What failed, for example <c>bind(AF_NETLINK)</c>.</param>
+    /// <param name="error">The errno value; the current one if omitted.</param>
+    public static IOException Exception(string operation, int? error = null)
     {
-        byte* buf = stackalloc byte[256];
-        return LibC.strerror_r(errno, buf, 256) == 0 ? Marshal.PtrToStringUTF8((nint)buf) ?? $"errno {errno}" : $"errno {errno}";
+        int e = error ?? Last;
+        return new IOException($"{operation} failed: {Describe(e)} (errno {e})", e);
     }
 
-    public static IOException Exception(string what, int errno) => new($"{what}: {Describe(errno)} (errno {errno})", errno);
-
     /// <summary>An exception for the last failed call.</summary>
-    public static IOException FromLast(string what) => Exception(what, Last);
+    public static IOException FromLast(string operation) => Exception(operation);
 }

@@ -1,17 +1,35 @@
 using System.Runtime.InteropServices;
-using Tmds.Linux;
+using static Tmds.Linux.LibC;
 
 namespace Hotplug.Linux;
 
-/// <summary>Owns one file descriptor and closes it on release (fd 0 is valid, -1 is not).</summary>
+/// <summary>Owns a Linux file descriptor and closes it exactly once when released.</summary>
 internal sealed class SafeFdHandle : SafeHandle
 {
-    public SafeFdHandle(int fd) : base(invalidHandleValue: -1, ownsHandle: true) => SetHandle(fd);
+    /// <summary>Creates an empty (invalid) handle.</summary>
+    public SafeFdHandle()
+        : base(invalidHandleValue: -1, ownsHandle: true)
+    {
+    }
 
-    public override bool IsInvalid => handle == -1;
+    /// <summary>Takes ownership of <paramref name="fd"/>.</summary>
+    /// <param name="fd">An open file descriptor, or -1.</param>
+    public SafeFdHandle(int fd)
+        : this()
+    {
+        SetHandle(new IntPtr(fd));
+    }
 
-    /// <summary>The descriptor, for system calls. Valid while this handle is not closed.</summary>
-    public int Fd => (int)handle;
+    /// <inheritdoc/>
+    public override bool IsInvalid => handle.ToInt64() < 0;
 
-    protected override bool ReleaseHandle() => LibC.close((int)handle) == 0;
+    /// <summary>The descriptor number (valid only while the handle is open).</summary>
+    public int Fd => (int)handle.ToInt64();
+
+    /// <inheritdoc/>
+    protected override bool ReleaseHandle()
+    {
+        // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
+        return close((int)handle.ToInt64()) == 0;
+    }
 }
