@@ -19,7 +19,7 @@ internal static unsafe class BarMapper
     /// <summary>Maps <paramref name="length"/> bytes at <paramref name="offset"/> of an open fd (a vfio device).</summary>
     public static MappedBar MapFd(int fd, long offset, int index, ulong length, BarMappingKind kind, BarFill fill, ulong cookie)
     {
-        void* p = mmap(null, (size_t)(long)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+        void* p = mmap(null, (size_t)(nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
         if (p == MAP_FAILED)
             throw Errno.FromLast($"mmap of BAR{index} ({length} bytes at offset 0x{offset:x})");
         return Register((nint)p, index, length, kind, fill, cookie);
@@ -49,7 +49,7 @@ internal static unsafe class BarMapper
         int slot = NativeShim.RangeAdd(address, (nuint)length, cookie, fill == BarFill.AllOnes ? NativeShim.FillOnes : NativeShim.FillZero);
         if (slot < 0)
         {
-            munmap((void*)address, (size_t)(long)length);
+            munmap((void*)address, (size_t)(nuint)length);
             throw Errno.Exception($"registering BAR{index} with the SIGBUS shim", -slot);
         }
         return new MappedBar(index, address, length, slot, kind, fill);

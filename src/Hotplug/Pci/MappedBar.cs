@@ -99,6 +99,6 @@ public sealed unsafe class MappedBar : IDisposable
         if (a == 0)
             return;
         NativeShim.RangeRemove(_slot);
-        LibC.munmap((void*)a, (size_t)(long)Length);
+        LibC.munmap((void*)a, (size_t)(nuint)Length);
     }
 }

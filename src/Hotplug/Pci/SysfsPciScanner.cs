@@ -130,7 +130,7 @@ public sealed class SysfsPciScanner(string root)
         string path = Path.Combine(dir, file);
         string? text = ReadText(path);
         if (text is null)
-            return required ? throw new SysfsFormatException(path, "missing") : 0;
+            return required ? throw new SysfsFormatException(path, "missing") : 0UL;
         if (!Hex64(text, out ulong v) || v > max)
             throw new SysfsFormatException(path, $"expected a hex number up to 0x{max:x}, found '{Printable(text)}'");
         return v;
