@@ -86,6 +86,8 @@ public sealed class Eal : IDisposable
                     added.Add(name);
                     if (announce)
                         Publish(bus, name, DeviceEventType.Add, DeviceEventSource.Scan, BusHost.MonotonicNs());
+                    else
+                        _lastPublished.Remove(bus.Name + "/" + name);
                 }
                 foreach (string name in r.Removed)
                 {
@@ -105,7 +107,16 @@ public sealed class Eal : IDisposable
     {
         ThrowIfDisposed();
         lock (_gate)
-            return Buses.Sum(b => b.Probe());
+        {
+            int n = 0;
+            foreach (var bus in Buses)
+            {
+                n += bus.Probe();
+                foreach (var d in bus.Devices.Where(d => d.State == DeviceState.Probed))
+                    _lastPublished.Remove(bus.Name + "/" + d.Name);
+            }
+            return n;
+        }
     }
 
     /// <summary>Attaches one device by name (DPDK's rte_eal_hotplug_add): reads it from the bus and probes it.</summary>
@@ -121,6 +132,7 @@ public sealed class Eal : IDisposable
             string name = Canonical(bus, deviceName);
             var device = bus.Plug(name, args);
             _scannedOnce.Add(bus);
+            _lastPublished.Remove(bus.Name + "/" + device.Name); // a new life: its next REMOVE must be told
             return device;
         }
     }
@@ -337,6 +349,9 @@ public sealed class Eal : IDisposable
         _logger.LogInformation("{Type} {Bus}:{Device} from {Source}", type, bus.Name, name, source);
         DeviceEvents.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs));
     }
+
+    /// <summary>For tests: waits until the event thread has handled what was signalled and posted before.</summary>
+    internal bool FlushEventThread() => _loop.Flush(TimeSpan.FromSeconds(10));
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

@@ -73,6 +73,16 @@ internal sealed unsafe class EventLoop : IDisposable
         Wake();
     }
 
+    /// <summary>Waits until the event thread has handled what was ready and posted before this call.</summary>
+    public bool Flush(TimeSpan timeout)
+    {
+        if (IsEventThread)
+            return true;
+        using var done = new ManualResetEventSlim();
+        Post(done.Set);
+        return done.Wait(timeout);
+    }
+
     private void Remove(Watch w)
     {
         lock (_lock)
