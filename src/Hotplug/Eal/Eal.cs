@@ -350,6 +350,12 @@ public sealed class Eal : IDisposable
         DeviceEvents.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs));
     }
 
+    /// <summary>
+    /// Handles a uevent on the event thread exactly as if the monitor had received it (for tests and for
+    /// replaying captured events; the socket path calls the same method).
+    /// </summary>
+    internal void InjectUevent(Uevent ev) => _loop.Post(() => OnUevent(ev));
+
     /// <summary>For tests: waits until the event thread has handled what was signalled and posted before.</summary>
     internal bool FlushEventThread() => _loop.Flush(TimeSpan.FromSeconds(10));
 
