@@ -13,11 +13,11 @@ public class UeventMonitorTests(ITestOutputHelper output)
     {
         using var loggers = XunitLoggerFactory.Create(output);
         using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = null }, loggers);
-        string? uuid = null;
+        string uuid = Guid.NewGuid().ToString("D"); // known before the write: the event can beat the assignment
         var seen = new SemaphoreSlim(0);
         eal.UeventReceived += ev =>
         {
-            if (uuid is not null && ev["SYNTH_UUID"] == uuid)
+            if (ev["SYNTH_UUID"] == uuid)
                 seen.Release();
         };
         eal.StartDeviceEventMonitor();
@@ -25,7 +25,7 @@ public class UeventMonitorTests(ITestOutputHelper output)
         Assert.True(eal.StopDeviceEventMonitor());
         Assert.True(eal.DeviceEventMonitorRunning);
 
-        uuid = SysfsUevent.Change(SysfsUevent.Loopback);
+        File.WriteAllText(SysfsUevent.Loopback, "change " + uuid);
 
         Assert.True(seen.Wait(TimeSpan.FromSeconds(10)), "the lo change uevent did not arrive");
         Assert.True(eal.StopDeviceEventMonitor());
