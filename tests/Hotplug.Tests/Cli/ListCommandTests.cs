@@ -11,18 +11,7 @@ public class ListCommandTests
 {
     private static readonly string[] FixtureAddresses = ["0000:00:03.0", "0000:01:00.0", "0000:02:00.0", "0000:03:00.0"];
 
-    private static string FixtureRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Hotplug.sln")))
-                    return Path.Combine(dir.FullName, "docs", "sample-sysfs", "sys", "bus", "pci", "devices");
-            }
-            throw new InvalidOperationException("Hotplug.sln not found above " + AppContext.BaseDirectory);
-        }
-    }
+    private static string FixtureRoot => Path.Combine(RepoPaths.Root, "docs", "sample-sysfs", "sys", "bus", "pci", "devices");
 
     /// <summary>Runs <c>hotplug list ARGS</c> through the command line parser, with output captured.</summary>
     private static (int Code, string Out, string Err) Invoke(params string[] args)
