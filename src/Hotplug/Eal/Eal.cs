@@ -41,6 +41,14 @@ public sealed class Eal : IDisposable
             Buses.Register(new PciBus(pci));
     }
 
+    /// <summary>
+    /// The version string of the native shim (<c>libhotplug_shim.so</c>), for example <c>hotplug_shim 0.1.0</c>.
+    /// Loads the shim and checks its ABI; a quick way to verify the native part was deployed.
+    /// </summary>
+    /// <exception cref="DllNotFoundException">The shim is not next to the application or in its runtimes folder.</exception>
+    /// <exception cref="InvalidOperationException">The shim has another ABI version than this assembly.</exception>
+    public static string ShimVersion => NativeShim.CheckedVersion();
+
     /// <summary>The logger factory everything logs through.</summary>
     public ILoggerFactory LoggerFactory { get; }
 

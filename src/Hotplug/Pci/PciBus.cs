@@ -219,9 +219,12 @@ public sealed class PciBus : IBus
                     continue;
                 }
             }
-            catch (Exception e) when (e is not HotplugException)
+            catch (Exception e)
             {
+                // Whatever was thrown (a HotplugException too), undo the mapping before it propagates.
                 ReleaseResources(d);
+                if (e is HotplugException)
+                    throw;
                 throw new HotplugException($"{drv.Name} failed to probe pci:{d.Name}: {e.Message}", e);
             }
             d.SetAttached(drv, DeviceState.Probed);

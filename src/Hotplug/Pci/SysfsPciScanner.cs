@@ -106,7 +106,7 @@ public sealed class SysfsPciScanner(string root)
                 continue;
             var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length != 3 || !Hex64(f[0], out ulong start) || !Hex64(f[1], out ulong end) || !Hex64(f[2], out ulong flags))
-                throw new SysfsFormatException(path, $"line {i + 1} is not 'start end flags' in hex: '{line}'");
+                throw new SysfsFormatException(path, $"line {i + 1} is not 'start end flags' in hex: '{Printable(line)}'");
             if (end < start && !(start == 0 && end == 0))
                 throw new SysfsFormatException(path, $"line {i + 1}: end 0x{end:x} is below start 0x{start:x}");
             list.Add(new BarInfo(list.Count, start, end, flags));

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text;
+using Xunit.Abstractions;
+
+namespace Hotplug.Tests;
+
+/// <summary>
+/// <c>dotnet pack</c> of the library gives a package with the native shim, and a throw-away app restored from a
+/// local folder feed can call into the shim. The package gets a unique version and is restored into a private
+/// packages folder, so nothing stale in ~/.nuget/packages can stand in for it.
+/// </summary>
+public sealed class PackageTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan ProcessTimeout = TimeSpan.FromMinutes(3);
+
+    private readonly string _work = Directory.CreateTempSubdirectory("hotplug-pack-").FullName;
+    private readonly StringBuilder _log = new();
+    private bool _passed;
+
+    public void Dispose()
+    {
+        if (!_passed)
+        {
+            output.WriteLine($"kept {_work} for inspection");
+            return;
+        }
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public void PackedLibraryCarriesTheShimAndAConsumerAppReachesIt()
+    {
+        string version = "0.0.0-test" + Guid.NewGuid().ToString("N")[..12];
+        string feed = Path.Combine(_work, "feed");
+        string packages = Path.Combine(_work, "packages");
+
+        // 1. Pack a copy of the library's sources, so the test never touches the working tree's bin/obj.
+        string repo = CopyLibrarySources(Path.Combine(_work, "repo"));
+        Run(repo, "dotnet", "pack", "src/Hotplug", "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false");
+
+        string nupkg = Path.Combine(feed, $"Hotplug.{version}.nupkg");
+        Assert.True(File.Exists(nupkg), $"{nupkg} not produced; feed has [{string.Join(", ", Directory.GetFiles(feed))}]\n{_log}");
+        using (var zip = ZipFile.OpenRead(nupkg))
+        {
+            var entries = zip.Entries.Select(e => e.FullName).ToList();
+            var shim = zip.GetEntry("runtimes/linux-x64/native/libhotplug_shim.so");
+            Assert.True(shim is not null, "the package has no runtimes/linux-x64/native/libhotplug_shim.so:\n" + string.Join("\n", entries));
+            Assert.True(shim.Length > 0, "the packaged shim is empty");
+            using (var s = shim.Open())
+            {
+                var magic = new byte[4];
+                s.ReadExactly(magic);
+                Assert.Equal(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, magic);
+            }
+            Assert.Contains("lib/net10.0/Hotplug.dll", entries);
+        }
+
+        // 2. A throw-away app that references the package from the local feed and calls into the shim.
+        string app = Path.Combine(_work, "app");
+        Directory.CreateDirectory(app);
+        File.WriteAllText(Path.Combine(app, "NuGet.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local" value="{feed}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
+              </packageSources>
+            </configuration>
+            """);
+        // Stop MSBuild from importing anything above the temp folder.
+        File.WriteAllText(Path.Combine(app, "Directory.Build.props"), "<Project />");
+        File.WriteAllText(Path.Combine(app, "Directory.Build.targets"), "<Project />");
+        File.WriteAllText(Path.Combine(app, "ShimCheck.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Hotplug" Version="[{version}]" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            Console.WriteLine("shim version: " + Hotplug.Eal.Eal.ShimVersion);
+            """);
+
+        Run(app, "dotnet", "restore", "--packages", packages, "-nodeReuse:false");
+        Assert.True(Directory.Exists(Path.Combine(packages, "hotplug", version)), $"Hotplug {version} was not restored into {packages}\n{_log}");
+        string stdout = Run(app, "dotnet", "run", "--no-restore");
+
+        Assert.True(stdout.Contains("shim version: hotplug_shim ", StringComparison.Ordinal), $"the app did not print the shim version:\n{_log}");
+        _passed = true;
+    }
+
+    /// <summary>Copies what building the library needs (top-level files, native/, src/Hotplug/ without bin and obj).</summary>
+    private static string CopyLibrarySources(string to)
+    {
+        string from = RepoPaths.Root;
+        Directory.CreateDirectory(to);
+        foreach (string f in Directory.GetFiles(from))
+            File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        CopyTree(Path.Combine(from, "native"), Path.Combine(to, "native"));
+        CopyTree(Path.Combine(from, "src", "Hotplug"), Path.Combine(to, "src", "Hotplug"));
+        return to;
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string f in Directory.GetFiles(from))
+            File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (string d in Directory.GetDirectories(from))
+        {
+            string name = Path.GetFileName(d);
+            if (name is "bin" or "obj")
+                continue;
+            CopyTree(d, Path.Combine(to, name));
+        }
+    }
+
+    /// <summary>Runs a process to completion (or kills it after <see cref="ProcessTimeout"/>); asserts exit code 0 with all output in the message.</summary>
+    private string Run(string directory, string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in args)
+            psi.ArgumentList.Add(a);
+        // The test host runs under MSBuild/VSTest: do not leak their settings into the child build.
+        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase)).ToList())
+            psi.Environment.Remove(key);
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        psi.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        psi.Environment["UseSharedCompilation"] = "false"; // no compiler server left running
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+
+        string command = $"{file} {string.Join(' ', args)} (in {directory})";
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        var clock = Stopwatch.StartNew();
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        bool exited = p.WaitForExit(ProcessTimeout);
+        if (!exited)
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        else
+        {
+            p.WaitForExit(); // drain the async readers
+        }
+        string text = $"$ {command}\nexit {(exited ? p.ExitCode.ToString() : "timeout")} after {clock.Elapsed.TotalSeconds:0.0}s\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}";
+        _log.AppendLine(text);
+        output.WriteLine(text);
+        Assert.True(exited, $"timed out after {ProcessTimeout}:\n{_log}");
+        Assert.True(p.ExitCode == 0, $"failed:\n{_log}");
+        return stdout.ToString();
+    }
+}

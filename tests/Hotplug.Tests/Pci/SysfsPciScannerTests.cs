@@ -1,0 +1,332 @@
+using Hotplug.Pci;
+
+namespace Hotplug.Tests.Pci;
+
+/// <summary>The sysfs reader on fake trees: every odd case the real /sys/bus/pci/devices can show.</summary>
+public sealed class SysfsPciScannerTests : IDisposable
+{
+    private readonly FakeSysfs _fs = new();
+
+    public void Dispose() => _fs.Dispose();
+
+    private List<PciDeviceInfo> Scan(out List<string> errors)
+    {
+        errors = [];
+        return new SysfsPciScanner(_fs.DevicesRoot).ScanAll(errors);
+    }
+
+    private PciDeviceInfo ScanOne(string address)
+    {
+        var list = Scan(out var errors);
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        return Assert.Single(list, d => d.Address.ToString() == address);
+    }
+
+    [Fact]
+    public void ReadsIdsClassRevisionNumaThroughTheSymlinkedEntry()
+    {
+        _fs.Add("0000:01:00.0", vendor: "0x8086", device: "0x10d3", subsystemVendor: "0x8086", subsystemDevice: "0xa01f",
+            classCode: "0x020000", revision: "0x1a", numaNode: "1");
+        Assert.NotNull(new FileInfo(Path.Combine(_fs.DevicesRoot, "0000:01:00.0")).LinkTarget); // like the real tree
+
+        var d = ScanOne("0000:01:00.0");
+
+        Assert.Equal(PciAddress.Parse("0000:01:00.0"), d.Address);
+        Assert.Equal(Path.Combine(_fs.DevicesRoot, "0000:01:00.0"), d.SysfsPath);
+        Assert.Equal(0x8086, d.VendorId);   // from the vendor file, not the lying uevent (DEAD:BEEF)
+        Assert.Equal(0x10d3, d.DeviceId);
+        Assert.Equal(0x8086, d.SubsystemVendorId);
+        Assert.Equal(0xa01f, d.SubsystemDeviceId);
+        Assert.Equal(0x020000u, d.ClassCode);
+        Assert.Equal(0x1a, d.Revision);
+        Assert.Equal(1, d.NumaNode);
+    }
+
+    [Fact]
+    public void ParsesA64BitPrefetchableBarAnIoBarEmptyBarsAndTheRomAndSriovLines()
+    {
+        // A real resource file: 6 BARs, the ROM (line 7), then 6 SR-IOV VF BAR windows (lines 8-13).
+        string resource = string.Join('\n',
+            "0x00000000fe000000 0x00000000fe7fffff 0x0000000000040200",   // BAR0: 8 MiB, 32-bit memory
+            FakeSysfs.Empty,                                                // BAR1: unused
+            "0x0000380000000000 0x00003800ffffffff 0x000000000014220c",   // BAR2: 4 GiB, 64-bit prefetchable
+            FakeSysfs.Empty,                                                // BAR3: upper half of BAR2
+            "0x000000000000c000 0x000000000000c01f 0x0000000000040101",   // BAR4: 32 bytes of I/O ports
+            FakeSysfs.Empty,                                                // BAR5
+            "0x00000000feb80000 0x00000000febbffff 0x0000000000046200",   // ROM
+            "0x0000380100000000 0x00003801003fffff 0x000000000014220c",   // VF BAR0
+            FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty) + "\n";
+        _fs.Add("0000:3b:00.0", resource: resource);
+
+        var d = ScanOne("0000:3b:00.0");
+
+        Assert.Equal(13, d.Resources.Count);
+        Assert.Equal(Enumerable.Range(0, 13), d.Resources.Select(r => r.Index));
+        var bars = d.Bars.ToList();
+        Assert.Equal(6, bars.Count);
+
+        Assert.True(bars[0].IsMemory);
+        Assert.False(bars[0].Is64Bit);
+        Assert.False(bars[0].IsPrefetchable);
+        Assert.Equal(8UL << 20, bars[0].Length);
+        Assert.Equal(0xfe000000UL, bars[0].Start);
+
+        Assert.False(bars[1].IsPresent);
+        Assert.Equal(0UL, bars[1].Length);
+
+        Assert.True(bars[2].IsMemory);
+        Assert.True(bars[2].Is64Bit);
+        Assert.True(bars[2].IsPrefetchable);
+        Assert.False(bars[2].IsIo);
+        Assert.Equal(4UL << 30, bars[2].Length);
+        Assert.Equal(0x380000000000UL, bars[2].Start);
+        Assert.Equal(0x3800ffffffffUL, bars[2].End);
+
+        Assert.False(bars[3].IsPresent);
+
+        Assert.True(bars[4].IsIo);
+        Assert.False(bars[4].IsMemory);
+        Assert.Equal(32UL, bars[4].Length);
+
+        Assert.Equal(6, d.Resources[6].Index);
+        Assert.Equal(256UL << 10, d.Resources[6].Length); // the ROM is not a BAR
+        Assert.DoesNotContain(d.Resources[6], d.Bars);
+        Assert.True(d.Resources[7].Is64Bit);
+        Assert.Equal(4UL << 20, d.Resources[7].Length);
+    }
+
+    [Fact]
+    public void ParseResourcesAcceptsOnlyStartEndFlagsInHex()
+    {
+        var ok = SysfsPciScanner.ParseResources("r", "0x1000 0x1fff 0x200\n" + FakeSysfs.Empty + "\n");
+        Assert.Equal(2, ok.Count);
+        Assert.Equal(0x1000UL, ok[0].Length);
+
+        var e = Assert.Throws<SysfsFormatException>(() => SysfsPciScanner.ParseResources("/x/resource", "0x1000 0x1fff 0x200\n0x1000 zz 0x200\n"));
+        Assert.Equal("/x/resource", e.Path);
+        Assert.Contains("/x/resource", e.Message);
+        Assert.Contains("line 2", e.Message);
+
+        Assert.Throws<SysfsFormatException>(() => SysfsPciScanner.ParseResources("r", "0x1000 0x1fff\n"));
+        var below = Assert.Throws<SysfsFormatException>(() => SysfsPciScanner.ParseResources("r", "0x2000 0x1fff 0x200\n"));
+        Assert.Contains("below start", below.Message);
+    }
+
+    [Fact]
+    public void MissingNumaNodeIsMinusOne()
+    {
+        _fs.Add("0000:01:00.0", numaNode: null);
+        Assert.Equal(-1, ScanOne("0000:01:00.0").NumaNode);
+    }
+
+    [Fact]
+    public void NumaNodeMinusOneIsRead()
+    {
+        _fs.Add("0000:01:00.0", numaNode: "-1");
+        _fs.Add("0000:02:00.0", numaNode: "0");
+        Assert.Equal(-1, ScanOne("0000:01:00.0").NumaNode);
+        Assert.Equal(0, ScanOne("0000:02:00.0").NumaNode);
+    }
+
+    [Fact]
+    public void MissingOptionalFilesGiveDefaults()
+    {
+        _fs.Add("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
+        _fs.Write("0000:01:00.0", "resource", null);
+
+        var d = ScanOne("0000:01:00.0");
+
+        Assert.Equal(0x8086, d.VendorId);
+        Assert.Equal(0, d.SubsystemVendorId);
+        Assert.Equal(0, d.SubsystemDeviceId);
+        Assert.Equal(0u, d.ClassCode);
+        Assert.Equal(0, d.Revision);
+        Assert.Empty(d.Resources);
+        Assert.Null(d.KernelDriverName);
+        Assert.Equal(PciKernelDriver.None, d.KernelDriver);
+        Assert.Null(d.IommuGroup);
+        Assert.Null(d.DriverOverride);
+        Assert.Null(d.NumVfs);
+        Assert.Null(d.TotalVfs);
+        Assert.Null(d.UioName);
+    }
+
+    [Theory]
+    [InlineData("vendor")]
+    [InlineData("device")]
+    public void AMissingIdFileIsAnErrorNamingTheFileAndTheOthersAreStillListed(string file)
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Add("0000:02:00.0");
+        _fs.Write("0000:01:00.0", file, null);
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:02:00.0"], list.Select(d => d.Address.ToString()));
+        string error = Assert.Single(errors);
+        Assert.Contains(_fs.PathOf("0000:01:00.0", file), error);
+        Assert.Contains("missing", error);
+    }
+
+    [Theory]
+    [InlineData("vendor")]
+    [InlineData("class")]
+    [InlineData("numa_node")]
+    [InlineData("resource")]
+    public void AnUnreadableFileIsAnErrorNamingTheFile(string file)
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Add("0000:02:00.0");
+        _fs.Write("0000:01:00.0", file, null);
+        Directory.CreateDirectory(Path.Combine(_fs.Dir("0000:01:00.0"), file)); // a directory where a file belongs
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:02:00.0"], list.Select(d => d.Address.ToString()));
+        string error = Assert.Single(errors);
+        Assert.Contains(_fs.PathOf("0000:01:00.0", file), error);
+        Assert.Contains("cannot be read", error);
+    }
+
+    [Theory]
+    [InlineData("vendor", "0xZZZZ", "0xZZZZ")]
+    [InlineData("vendor", "0x12345", "0x12345")]       // too wide for a 16-bit id
+    [InlineData("device", "", "expected a hex number")]
+    [InlineData("class", "network", "network")]
+    [InlineData("revision", "0x100", "0x100")]
+    [InlineData("numa_node", "zero", "zero")]
+    [InlineData("sriov_numvfs", "4 VFs", "4 VFs")]
+    [InlineData("resource", "0xfe000000 0xfe7fffff\n", "line 1")]
+    [InlineData("resource", "garbage\x01\x02", "line 1")]
+    public void GarbageIsAClearErrorNamingTheFileAndTheScanGoesOn(string file, string content, string expected)
+    {
+        _fs.Add("0000:00:02.0");
+        _fs.Add("0000:01:00.0");
+        _fs.Add("0000:02:00.0");
+        _fs.Write("0000:01:00.0", file, content);
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:00:02.0", "0000:02:00.0"], list.Select(d => d.Address.ToString()));
+        string error = Assert.Single(errors);
+        Assert.StartsWith(_fs.PathOf("0000:01:00.0", file) + ":", error);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain('\x01', error); // control characters are not echoed
+    }
+
+    [Fact]
+    public void DotEntriesAndNamesThatAreNotAddressesAreSkipped()
+    {
+        _fs.Add("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, ".0000:02:00.0"));
+        File.WriteAllText(Path.Combine(_fs.DevicesRoot, ".hidden"), "x");
+        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, "pci0000:00"));
+        File.WriteAllText(Path.Combine(_fs.DevicesRoot, "README"), "x");
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
+        Assert.DoesNotContain(errors, e => e.Contains(".hidden") || e.Contains(".0000:02:00.0")); // dot entries silently
+        Assert.All(errors, e => Assert.Contains("not a PCI address", e));
+    }
+
+    [Fact]
+    public void AFunctionWhoseDirectoryVanishedIsSkippedWithoutError()
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Add("0000:02:00.0");
+        Directory.Delete(_fs.Dir("0000:02:00.0"), recursive: true); // the link dangles: removal in progress
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public void ListsDevicesSortedByAddress()
+    {
+        _fs.Add("0000:05:00.0").Add("0000:00:1f.3").Add("0001:00:00.0").Add("0000:05:00.1");
+        Assert.Equal(["0000:00:1f.3", "0000:05:00.0", "0000:05:00.1", "0001:00:00.0"],
+            Scan(out _).Select(d => d.Address.ToString()));
+    }
+
+    [Theory]
+    [InlineData("uio_pci_generic", PciKernelDriver.UioPciGeneric)]
+    [InlineData("igb_uio", PciKernelDriver.IgbUio)]
+    [InlineData("vfio-pci", PciKernelDriver.VfioPci)]
+    [InlineData("e1000e", PciKernelDriver.Other)]
+    [InlineData("nvme", PciKernelDriver.Other)]
+    [InlineData(null, PciKernelDriver.None)]
+    public void ClassifiesTheDriverLink(string? driver, PciKernelDriver expected)
+    {
+        _fs.Add("0000:01:00.0", driver: driver);
+        var d = ScanOne("0000:01:00.0");
+        Assert.Equal(expected, d.KernelDriver);
+        Assert.Equal(driver, d.KernelDriverName);
+    }
+
+    [Fact]
+    public void ReadsTheIommuGroupLink()
+    {
+        _fs.Add("0000:01:00.0", driver: "vfio-pci");
+        _fs.LinkIommuGroup("0000:01:00.0", 17);
+        _fs.Add("0000:02:00.0");
+        Assert.Equal(17, ScanOne("0000:01:00.0").IommuGroup);
+        Assert.Null(ScanOne("0000:02:00.0").IommuGroup);
+    }
+
+    [Theory]
+    [InlineData("(null)", null)]
+    [InlineData("", null)]
+    [InlineData("vfio-pci", "vfio-pci")]
+    public void ReadsDriverOverride(string content, string? expected)
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Write("0000:01:00.0", "driver_override", content);
+        Assert.Equal(expected, ScanOne("0000:01:00.0").DriverOverride);
+    }
+
+    [Fact]
+    public void ReadsSriovNumVfsAndTotalVfsAndIgbUiosMaxVfs()
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Write("0000:01:00.0", "sriov_numvfs", "4");
+        _fs.Write("0000:01:00.0", "sriov_totalvfs", "64");
+        _fs.Write("0000:01:00.0", "max_vfs", "2"); // sriov_numvfs wins when both exist
+        _fs.Add("0000:02:00.0", driver: "igb_uio");
+        _fs.Write("0000:02:00.0", "max_vfs", "7");
+
+        var a = ScanOne("0000:01:00.0");
+        Assert.Equal(4, a.NumVfs);
+        Assert.Equal(64, a.TotalVfs);
+        var b = ScanOne("0000:02:00.0");
+        Assert.Equal(7, b.NumVfs);
+        Assert.Null(b.TotalVfs);
+    }
+
+    [Fact]
+    public void ReadsTheUioNode()
+    {
+        _fs.Add("0000:01:00.0", driver: "uio_pci_generic");
+        Directory.CreateDirectory(Path.Combine(_fs.Dir("0000:01:00.0"), "uio", "uio3"));
+        Assert.Equal("uio3", ScanOne("0000:01:00.0").UioName);
+    }
+
+    [Fact]
+    public void AMissingRootIsAnErrorNamingIt()
+    {
+        string root = Path.Combine(_fs.Root, "nope");
+        var e = Assert.Throws<SysfsFormatException>(() => new SysfsPciScanner(root).ScanAll([]));
+        Assert.Equal(root, e.Path);
+        Assert.Contains(root, e.Message);
+    }
+
+    [Fact]
+    public void ReadThrowsDirectoryNotFoundForAnAbsentFunction()
+    {
+        var scanner = new SysfsPciScanner(_fs.DevicesRoot);
+        Assert.Throws<DirectoryNotFoundException>(() => scanner.Read(PciAddress.Parse("0000:09:00.0")));
+        Assert.False(scanner.Exists(PciAddress.Parse("0000:09:00.0")));
+    }
+}
