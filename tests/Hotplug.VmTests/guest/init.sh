@@ -2,7 +2,7 @@
 # /init of the Vm test tier's guest (busybox initramfs, built by build-image.sh).
 #
 # Console: ttyS0 (kernel log + these init messages; the host logs it to a file).
-# Control channel: ttyS1, a line protocol driven by the host harness (QemuGuest):
+# Control channel: the virtio-serial port "hp.ctl", a line protocol driven by the host harness (QemuGuest):
 #   host -> guest:  "<id> <shell command>\n"
 #   guest -> host:  JSON lines, one per event:
 #     {"t":"ready","kernel":"...","uptime":"..."}               once, when the guest is ready
@@ -11,7 +11,7 @@
 # Kernel command line: hp.run=/path runs that program once instead of the control loop, with its
 # output on the console, then powers off.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-export HP_CHAN=/dev/ttyS1
+export HP_CHAN=/run/hp-chan
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -24,7 +24,7 @@ exec </dev/console >/dev/console 2>&1
 say() { echo "hp-init: $*"; }
 die() {
     say "FATAL: $*"
-    echo "{\"t\":\"fatal\",\"msg\":\"$*\"}" >"$HP_CHAN" 2>/dev/null
+    [ -p "$HP_CHAN" ] && echo "{\"t\":\"fatal\",\"msg\":\"$*\"}" >"$HP_CHAN"
     sleep 1
     poweroff -f
 }
@@ -44,11 +44,23 @@ if [ -n "$run" ]; then
     poweroff -f
 fi
 
-[ -c "$HP_CHAN" ] || die "no control channel $HP_CHAN"
-stty -F "$HP_CHAN" raw -echo -echoe -echok -echoctl -echoke -opost || die "stty $HP_CHAN failed"
-exec 3<"$HP_CHAN" 4>"$HP_CHAN"
-say "ready; control loop on $HP_CHAN"
-echo "{\"t\":\"ready\",\"kernel\":\"$(uname -r)\",\"uptime\":\"$(cut -d' ' -f1 /proc/uptime)\"}" >&4
+# The control port: a virtserialport named hp.ctl (virtio_console). It can be opened only once, so init
+# opens it (fd 3, read+write) and a relay copies the FIFO $HP_CHAN to it: any process may open $HP_CHAN
+# and write JSON lines (a write of up to 4096 bytes stays whole).
+port=""
+for i in $(seq 1 100); do
+    for n in /sys/class/virtio-ports/*/name; do
+        [ -f "$n" ] && [ "$(cat "$n")" = hp.ctl ] && port=/dev/$(basename "$(dirname "$n")")
+    done
+    [ -n "$port" ] && [ -c "$port" ] && break
+    sleep 0.05
+done
+[ -n "$port" ] || die "no virtio-serial port named hp.ctl"
+exec 3<>"$port"
+mkfifo "$HP_CHAN"
+( exec 5<>"$HP_CHAN"; exec cat <&5 >&3 ) &
+say "ready; control loop on $port"
+echo "{\"t\":\"ready\",\"kernel\":\"$(uname -r)\",\"uptime\":\"$(cut -d' ' -f1 /proc/uptime)\"}" >"$HP_CHAN"
 
 while IFS= read -r line <&3; do
     line=$(printf '%s' "$line" | tr -d '\r')
@@ -58,11 +70,11 @@ while IFS= read -r line <&3; do
         ''|*[!0-9]*) say "ignored control line: $line"; continue ;;
     esac
     ms0=$(hpguest now)
-    ( cd / && sh -c "$cmd" ) </dev/null >"/tmp/hp-out.$id" 2>&1
+    ( cd / && exec sh -c "$cmd" ) </dev/null >"/tmp/hp-out.$id" 2>&1 3<&-
     rc=$?
     ms1=$(hpguest now)
     out=$(base64 "/tmp/hp-out.$id" | tr -d '\n')
     rm -f "/tmp/hp-out.$id"
-    printf '{"t":"done","id":%s,"rc":%d,"ms0":%s,"ms1":%s,"out64":"%s"}\n' "$id" "$rc" "$ms0" "$ms1" "$out" >&4
+    printf '{"t":"done","id":%s,"rc":%d,"ms0":%s,"ms1":%s,"out64":"%s"}\n' "$id" "$rc" "$ms0" "$ms1" "$out" >"$HP_CHAN"
 done
 die "control channel closed"
