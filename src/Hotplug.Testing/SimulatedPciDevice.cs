@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text;
+using Hotplug.Pci;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace Hotplug.Testing;
+
+/// <summary>
+/// One simulated PCI function: sysfs files a real scan reads, BARs backed by memfds (sysfs
+/// <c>resourceN</c> is a link to the memfd, so the library maps it through the same code path as a real
+/// device), and, for uio drivers, a device node that hangs up when the device is pulled.
+/// <see cref="Remove"/> is a surprise removal: the next access to a mapped BAR is a real SIGBUS.
+/// </summary>
+public sealed unsafe class SimulatedPciDevice : IDisposable
+{
+    private readonly SimulatedPciBus _bus;
+    private readonly int[] _memfds;
+    private readonly string _dir;
+    private readonly string _link;
+    private readonly string? _uioNode;
+
+    internal SimulatedPciDevice(SimulatedPciBus bus, PciAddress address, ushort vendorId, ushort deviceId, uint classCode,
+        int numaNode, IReadOnlyList<ulong> barSizes, string? kernelDriver, int uio)
+    {
+        if (barSizes.Count > 6)
+            throw new ArgumentException("A function has at most 6 BARs.", nameof(barSizes));
+        _bus = bus;
+        Address = address;
+        BarSizes = barSizes;
+        _dir = Path.Combine(bus.DevicesDirectory, address.ToString());
+        _link = Path.Combine(bus.SysfsRoot, address.ToString());
+        if (Directory.Exists(_dir) || File.Exists(_link))
+            throw new InvalidOperationException($"{address} exists already in the simulated tree.");
+        Directory.CreateDirectory(_dir);
+        Write("vendor", $"0x{vendorId:x4}");
+        Write("device", $"0x{deviceId:x4}");
+        Write("subsystem_vendor", "0x1af4");
+        Write("subsystem_device", "0x1100");
+        Write("class", $"0x{classCode:x6}");
+        Write("revision", "0x10");
+        Write("numa_node", numaNode.ToString(CultureInfo.InvariantCulture));
+        Write("driver_override", "(null)");
+        _memfds = new int[barSizes.Count];
+        var resource = new StringBuilder();
+        ulong phys = 0xfe000000UL + ((ulong)address.Bus << 24) + ((ulong)address.Device << 20);
+        for (int i = 0; i < 6; i++)
+        {
+            ulong size = i < barSizes.Count ? barSizes[i] : 0;
+            if (size == 0)
+            {
+                resource.Append("0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+                if (i < barSizes.Count)
+                    _memfds[i] = -1;
+                continue;
+            }
+            _memfds[i] = CreateMemfd($"hotplug-sim-{address}-bar{i}", size);
+            File.CreateSymbolicLink(Path.Combine(_dir, $"resource{i}"), $"/proc/{Environment.ProcessId}/fd/{_memfds[i]}");
+            resource.Append(CultureInfo.InvariantCulture, $"0x{phys:x16} 0x{phys + size - 1:x16} 0x{0x40200UL:x16}\n");
+            phys += Math.Max(size, 0x1000);
+        }
+        resource.Append("0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+        Write("resource", resource.ToString());
+        if (kernelDriver is not null)
+            File.CreateSymbolicLink(Path.Combine(_dir, "driver"), $"../../../bus/pci/drivers/{kernelDriver}");
+        if (uio >= 0)
+        {
+            string name = "uio" + uio.ToString(CultureInfo.InvariantCulture);
+            Directory.CreateDirectory(Path.Combine(_dir, "uio", name));
+            _uioNode = Path.Combine(bus.DevRoot, name);
+            fixed (byte* p = Encoding.UTF8.GetBytes(_uioNode + "\0"))
+                if (mkfifo(p, 0x180) != 0)
+                    throw new IOException($"mkfifo {_uioNode} failed (errno {errno})");
+        }
+        File.CreateSymbolicLink(_link, Path.Combine("..", "..", "..", "devices", "pci0000:00", address.ToString()));
+    }
+
+    /// <summary>The function's address.</summary>
+    public PciAddress Address { get; }
+
+    /// <summary>The BAR sizes it was made with.</summary>
+    public IReadOnlyList<ulong> BarSizes { get; }
+
+    /// <summary>True after <see cref="Remove"/>.</summary>
+    public bool Removed { get; private set; }
+
+    /// <summary>Sets a 32-bit "register" of a BAR, as the hardware would.</summary>
+    public void WriteRegister32(int bar, ulong offset, uint value)
+    {
+        if ((long)pwrite(_memfds[bar], &value, 4, (long)offset) != 4)
+            throw new IOException($"pwrite BAR{bar} failed (errno {errno})");
+    }
+
+    /// <summary>Reads a 32-bit "register" of a BAR as the hardware sees it.</summary>
+    public uint ReadRegister32(int bar, ulong offset)
+    {
+        uint value = 0;
+        if ((long)pread(_memfds[bar], &value, 4, (long)offset) != 4)
+            throw new IOException($"pread BAR{bar} failed (errno {errno})");
+        return value;
+    }
+
+    /// <summary>
+    /// Only the BAR memory goes away (like vfio zapping the mappings): the next access to a mapped BAR
+    /// raises a real SIGBUS. sysfs and the uio node stay.
+    /// </summary>
+    public void FailBars()
+    {
+        foreach (int fd in _memfds)
+        {
+            if (fd >= 0)
+                ftruncate(fd, 0);
+        }
+    }
+
+    /// <summary>
+    /// Surprise removal: the BAR memory goes (SIGBUS on the next access), the uio node hangs up, and the
+    /// sysfs entry disappears (a rescan no longer finds it).
+    /// </summary>
+    public void Remove()
+    {
+        if (Removed)
+            return;
+        Removed = true;
+        FailBars();
+        HangUpUio();
+        File.Delete(_link);
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private void HangUpUio()
+    {
+        if (_uioNode is null)
+            return;
+        // A writer that comes and goes makes the reader's poll report POLLHUP, as uio does on removal.
+        int fd;
+        fixed (byte* p = Encoding.UTF8.GetBytes(_uioNode + "\0"))
+            fd = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd >= 0)
+            close(fd);
+        File.Delete(_uioNode);
+    }
+
+    private void Write(string file, string content) => File.WriteAllText(Path.Combine(_dir, file), content + (content.EndsWith('\n') ? "" : "\n"));
+
+    private static int CreateMemfd(string name, ulong size)
+    {
+        int fd;
+        fixed (byte* p = Encoding.UTF8.GetBytes(name + "\0"))
+            fd = memfd_create(p, 1 /* MFD_CLOEXEC */);
+        if (fd < 0)
+            throw new IOException($"memfd_create failed (errno {errno})");
+        if (ftruncate(fd, (long)size) != 0)
+            throw new IOException($"ftruncate failed (errno {errno})");
+        return fd;
+    }
+
+    /// <summary>Closes the BAR memfds and removes the device from the tree.</summary>
+    public void Dispose()
+    {
+        if (!Removed)
+        {
+            Removed = true;
+            HangUpUio();
+            if (File.Exists(_link) || new FileInfo(_link).LinkTarget is not null)
+                File.Delete(_link);
+            if (Directory.Exists(_dir))
+                Directory.Delete(_dir, recursive: true);
+        }
+        foreach (int fd in _memfds)
+        {
+            if (fd >= 0)
+                close(fd);
+        }
+        Array.Fill(_memfds, -1);
+        _bus.Forget(this);
+    }
+}

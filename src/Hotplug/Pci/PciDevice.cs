@@ -1,0 +1,44 @@
+using Hotplug.Eal;
+
+namespace Hotplug.Pci;
+
+/// <summary>A PCI function known to the <see cref="PciBus"/>.</summary>
+public sealed class PciDevice : Device
+{
+    private readonly List<MappedBar> _bars = [];
+
+    internal PciDevice(PciBus bus, PciDeviceInfo info) : base(bus, info.Address.ToString()) => Info = info;
+
+    /// <summary>The function's address.</summary>
+    public PciAddress Address => Info.Address;
+
+    /// <summary>What the last scan read about it (kept as it was while attached).</summary>
+    public PciDeviceInfo Info { get; internal set; }
+
+    /// <summary>The attached driver, or null.</summary>
+    public new PciDriver? Driver => (PciDriver?)base.Driver;
+
+    /// <summary>The memory BARs mapped for the driver (empty when not mapped).</summary>
+    public IReadOnlyList<MappedBar> Bars => _bars;
+
+    /// <summary>The mapped BAR number <paramref name="index"/>.</summary>
+    /// <exception cref="InvalidOperationException">That BAR is not mapped.</exception>
+    public MappedBar Bar(int index) =>
+        _bars.Find(b => b.Index == index) ?? throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
+
+    internal List<MappedBar> MappedBars => _bars;
+
+    internal UioWatch? UioWatch { get; set; }
+
+    internal VfioDevice? Vfio { get; set; }
+
+    internal void SetAttached(PciDriver? driver, DeviceState state)
+    {
+        base.Driver = driver;
+        State = state;
+    }
+
+    internal void SetState(DeviceState state) => State = state;
+
+    internal void SetArgs(string? args) => Args = args;
+}

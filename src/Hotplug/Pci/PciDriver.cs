@@ -1,0 +1,28 @@
+using Hotplug.Eal;
+
+namespace Hotplug.Pci;
+
+/// <summary>
+/// A user-space PCI driver (DPDK's <c>rte_pci_driver</c>): an id table, whether it needs the BARs
+/// mapped before <see cref="Probe"/>, and the probe / remove pair.
+/// </summary>
+public abstract class PciDriver : Driver
+{
+    /// <summary>The devices this driver may take. Wildcards: <see cref="PciId.Any"/>, <see cref="PciId.AnyClass"/>.</summary>
+    public abstract IReadOnlyList<PciId> Ids { get; }
+
+    /// <summary>True (the default) to get the memory BARs mapped before <see cref="Probe"/> (DPDK's RTE_PCI_DRV_NEED_MAPPING).</summary>
+    public virtual bool NeedsMapping => true;
+
+    /// <summary>
+    /// Takes the device. Return false to decline it ("not mine", the next matching driver is tried);
+    /// throw to fail. Either way what was mapped for it is undone.
+    /// </summary>
+    public abstract bool Probe(PciDevice device);
+
+    /// <summary>Lets go of the device (called on detach, also after it was removed). Must not touch the BARs after returning.</summary>
+    public virtual void Remove(PciDevice device) { }
+
+    /// <summary>True if the driver's id table matches the device.</summary>
+    public bool Matches(PciDeviceInfo info) => Ids.Any(id => id.Matches(info));
+}

@@ -1,0 +1,49 @@
+using System.Text;
+using Hotplug.Eal;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+// Modes:
+//   unregistered-sigbus [--no-handling]: fault on a truncated memfd mapping no bus knows. Must die like
+//   it would without Hotplug (the .NET runtime's handler: "Fatal error", SIGABRT).
+//   null-deref: with handling enabled a null dereference must still be a NullReferenceException.
+string mode = args.Length > 0 ? args[0] : "";
+bool handling = !args.Contains("--no-handling");
+using var eal = new Eal(new EalOptions { Pci = null });
+if (handling)
+    eal.EnableHotplugHandling();
+
+switch (mode)
+{
+    case "unregistered-sigbus":
+        unsafe
+        {
+            int fd;
+            fixed (byte* n = Encoding.ASCII.GetBytes("crash-probe\0"))
+                fd = memfd_create(n, 0);
+            ftruncate(fd, 4096);
+            byte* p = (byte*)mmap(null, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            p[0] = 1;
+            ftruncate(fd, 0);
+            Console.WriteLine("about-to-fault");
+            Console.Out.Flush();
+            Console.WriteLine(p[0]); // SIGBUS
+            Console.WriteLine("survived");
+            return 0;
+        }
+    case "null-deref":
+        try
+        {
+            string? s = Environment.GetEnvironmentVariable("HOTPLUG_SURELY_UNSET_VARIABLE");
+            Console.WriteLine(s!.Length);
+            return 1;
+        }
+        catch (NullReferenceException)
+        {
+            Console.WriteLine("null-reference-exception");
+            return 0;
+        }
+    default:
+        Console.Error.WriteLine("usage: Hotplug.CrashProbe unregistered-sigbus|null-deref [--no-handling]");
+        return 2;
+}
