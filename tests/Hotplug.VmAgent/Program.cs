@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hotplug.Eal;
+using Hotplug.Pci;
+using Hotplug.VmAgent;
+
+// hotplug-vm-agent COMMAND [ARGS]: the guest side of the Vm tier. Every result is a JSON line on stdout.
+//   hello             runtime facts (proves the NativeAOT binary runs in the guest)
+//   scan              scans the PCI bus through Hotplug and lists the functions
+//   edu-read BDF      probes the edu device at BDF with EduDriver and reads BAR0 register 0x00 and 0x04
+//   hotplug BDF KDRV N  attach, data path, and live through N host device_del/device_add cycles
+try
+{
+    string command = args.Length > 0 ? args[0] : "hello";
+    int rc = command switch
+    {
+        "hello" => Hello(),
+        "scan" => Scan(),
+        "edu-read" when args.Length == 2 => EduRead(args[1]),
+        "hotplug" when args.Length == 4 => new HotplugLoop(args[1], args[2], int.Parse(args[3])).Run(),
+        _ => Usage(),
+    };
+    Report.Emit("exit", w => w.WriteNumber("rc", rc));
+    return rc;
+}
+catch (Exception e)
+{
+    Report.Error("unhandled exception", e);
+    return 1;
+}
+
+static int Usage()
+{
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES");
+    return 2;
+}
+
+static int Hello()
+{
+    Report.Emit("hello", w =>
+    {
+        w.WriteBoolean("aot", !RuntimeFeature.IsDynamicCodeSupported);
+        w.WriteString("framework", RuntimeInformation.FrameworkDescription);
+        w.WriteString("os", RuntimeInformation.OSDescription);
+        w.WriteNumber("pid", Environment.ProcessId);
+        w.WriteNumber("cpus", Environment.ProcessorCount);
+    });
+    return 0;
+}
+
+static int Scan()
+{
+    using var eal = new Eal(new EalOptions());
+    var result = eal.Scan();
+    foreach (var d in eal.Pci!.PciDevices)
+        Report.Emit("pci", w =>
+        {
+            w.WriteString("dev", d.Name);
+            w.WriteString("ids", $"{d.Info.VendorId:x4}:{d.Info.DeviceId:x4}");
+            w.WriteString("kdrv", d.Info.KernelDriverName ?? "");
+        });
+    Report.Emit("scan", w =>
+    {
+        w.WriteNumber("added", result.Added.Count);
+        w.WriteNumber("errors", result.Errors.Count);
+    });
+    return result.Errors.Count == 0 ? 0 : 1;
+}
+
+static int EduRead(string bdf)
+{
+    using var eal = new Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
+    var driver = new EduDriver();
+    eal.Pci!.RegisterDriver(driver);
+    eal.Scan();
+    int probed = eal.Probe();
+    var dev = driver.Device;
+    if (dev == null)
+    {
+        Report.Error($"edu at {bdf} was not probed (probe returned {probed})");
+        return 1;
+    }
+    var bar = dev.Bar(0);
+    uint id = bar.Read32(0);
+    bar.Write32(4, 0x12345678);
+    uint inv = bar.Read32(4);
+    Report.Emit("edu", w =>
+    {
+        w.WriteString("dev", dev.Name);
+        w.WriteString("kind", bar.Kind.ToString());
+        w.WriteString("id", $"0x{id:x8}");
+        w.WriteString("inv", $"0x{inv:x8}");
+    });
+    return id == EduDriver.Identification && inv == ~0x12345678u ? 0 : 1;
+}
