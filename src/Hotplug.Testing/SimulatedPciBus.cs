@@ -57,7 +57,7 @@ public sealed class SimulatedPciBus : IDisposable
 
     internal void Forget(SimulatedPciDevice d) => _devices.Remove(d);
 
-    private int NextUio()
+    internal int NextUio()
     {
         for (int i = 0; ; i++)
         {

@@ -18,7 +18,7 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
     private readonly int[] _memfds;
     private readonly string _dir;
     private readonly string _link;
-    private readonly string? _uioNode;
+    private string? _uioNode;
 
     internal SimulatedPciDevice(SimulatedPciBus bus, PciAddress address, ushort vendorId, ushort deviceId, uint classCode,
         int numaNode, IReadOnlyList<ulong> barSizes, string? kernelDriver, int uio)
@@ -62,21 +62,38 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         resource.Append("0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
         Write("resource", resource.ToString());
         if (kernelDriver is not null)
-            File.CreateSymbolicLink(Path.Combine(_dir, "driver"), $"../../../bus/pci/drivers/{kernelDriver}");
-        if (uio >= 0)
-        {
-            string name = "uio" + uio.ToString(CultureInfo.InvariantCulture);
-            Directory.CreateDirectory(Path.Combine(_dir, "uio", name));
-            _uioNode = Path.Combine(bus.DevRoot, name);
-            fixed (byte* p = Encoding.UTF8.GetBytes(_uioNode + "\0"))
-                if (mkfifo(p, 0x180) != 0)
-                    throw new IOException($"mkfifo {_uioNode} failed (errno {errno})");
-        }
+            BindKernelDriver(kernelDriver, uio);
         File.CreateSymbolicLink(_link, Path.Combine("..", "..", "..", "devices", "pci0000:00", address.ToString()));
     }
 
     /// <summary>The function's address.</summary>
     public PciAddress Address { get; }
+
+    /// <summary>The kernel driver the function is bound to, or null.</summary>
+    public string? KernelDriver { get; private set; }
+
+    /// <summary>
+    /// Binds the function to a kernel driver, as the kernel does after <c>drivers_probe</c>: the
+    /// <c>driver</c> link, and for uio drivers a <c>uio/uioN</c> entry and a device node.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It is bound already.</exception>
+    public void BindKernelDriver(string driver) => BindKernelDriver(driver, driver is "uio_pci_generic" or "igb_uio" ? _bus.NextUio() : -1);
+
+    private void BindKernelDriver(string driver, int uio)
+    {
+        if (KernelDriver is not null)
+            throw new InvalidOperationException($"{Address} is bound to {KernelDriver} already.");
+        KernelDriver = driver;
+        File.CreateSymbolicLink(Path.Combine(_dir, "driver"), $"../../../bus/pci/drivers/{driver}");
+        if (uio < 0)
+            return;
+        string name = "uio" + uio.ToString(CultureInfo.InvariantCulture);
+        Directory.CreateDirectory(Path.Combine(_dir, "uio", name));
+        _uioNode = Path.Combine(_bus.DevRoot, name);
+        fixed (byte* p = Encoding.UTF8.GetBytes(_uioNode + "\0"))
+            if (mkfifo(p, 0x180) != 0)
+                throw new IOException($"mkfifo {_uioNode} failed (errno {errno})");
+    }
 
     /// <summary>The BAR sizes it was made with.</summary>
     public IReadOnlyList<ulong> BarSizes { get; }

@@ -296,6 +296,8 @@ public sealed class Eal : IDisposable
         {
             foreach (var bus in Buses)
             {
+                if (bus is PciBus observer)
+                    observer.ObserveUevent(ev);
                 if (!bus.TryMapUevent(ev, out string? name, out var type))
                     continue;
                 long now = BusHost.MonotonicNs();
@@ -303,8 +305,6 @@ public sealed class Eal : IDisposable
                     HandleRemoval(device, DeviceEventSource.Uevent, now, ownSource: false);
                 else
                     Publish(bus, name, type, DeviceEventSource.Uevent, now);
-                if (type == DeviceEventType.Add && bus is PciBus pci)
-                    pci.AutoProbe(name);
                 return;
             }
         }

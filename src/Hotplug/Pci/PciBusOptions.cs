@@ -27,6 +27,18 @@ public sealed class PciBusOptions
     /// <summary>Map uio devices through <c>/dev/uioN</c> maps instead of sysfs <c>resourceN</c> (igb_uio exposes both).</summary>
     public bool MapUioThroughDevNode { get; init; }
 
-    /// <summary>On a kernel ADD of an allow-listed device, scan and probe it (off by default; needs a non-empty <see cref="AllowList"/>).</summary>
+    /// <summary>
+    /// Attach allow-listed devices by themselves when the kernel adds them back, as soon as a uio or vfio
+    /// driver is bound (off by default; needs a non-empty <see cref="AllowList"/>, which survives unplug).
+    /// </summary>
     public bool AutoProbeOnAdd { get; init; }
+
+    /// <summary>
+    /// With <see cref="AutoProbeOnAdd"/>: the kernel driver (<c>vfio-pci</c>, <c>uio_pci_generic</c>,
+    /// <c>igb_uio</c>) to bind an allow-listed device to when the kernel adds it, by writing its
+    /// <c>driver_override</c> and the bus's <c>drivers_probe</c> next to <see cref="SysfsRoot"/>. Null (the
+    /// default): binding is left to the system (udev rules, an operator). This is the only place the
+    /// library writes to sysfs, and only for allow-listed devices.
+    /// </summary>
+    public string? BindOnAdd { get; init; }
 }

@@ -131,4 +131,61 @@ public class RemovalSourceTests(ITestOutputHelper output)
         Assert.Equal(1, driver.ProbeCalls);
         Assert.Equal(DeviceState.Probed, eal.Pci.Find(PciAddress.Parse("0000:03:00.0"))!.State);
     }
+
+    [Fact]
+    public void Bind_on_add_asks_the_kernel_to_bind_in_the_configured_tree_and_attaches_on_the_kernels_bind()
+    {
+        using var sim = Testing.SimulatedPciBus.Create();
+        var dev = sim.AddDevice("0000:03:00.0", 0x1234, 0x11e8, [1UL << 16], kernelDriver: null);
+        using var eal = new Hotplug.Eal.Eal(new EalOptions
+        {
+            Pci = new PciBusOptions
+            {
+                SysfsRoot = sim.SysfsRoot, DevRoot = sim.DevRoot, AllowList = ["0000:03:00.0"], AutoProbeOnAdd = true, BindOnAdd = "uio_pci_generic",
+            },
+        });
+        var driver = new TestDriver();
+        eal.Pci!.RegisterDriver(driver);
+
+        eal.InjectUevent(PciUevent("add", "0000:03:00.0"));
+        eal.FlushEventThread();
+
+        Assert.Equal("uio_pci_generic", File.ReadAllText(Path.Combine(sim.SysfsRoot, "0000:03:00.0", "driver_override")));
+        Assert.Equal("0000:03:00.0", File.ReadAllText(Path.Combine(sim.SysfsRoot, "..", "drivers_probe")));
+        Assert.Equal(0, driver.ProbeCalls); // no uio driver bound yet: nothing to map
+
+        dev.BindKernelDriver("uio_pci_generic"); // what the kernel does after drivers_probe
+        eal.InjectUevent(PciUevent("bind", "0000:03:00.0", "DRIVER=uio_pci_generic"));
+        eal.FlushEventThread();
+
+        Assert.Equal(1, driver.ProbeCalls);
+        Assert.Equal(DeviceState.Probed, eal.Pci.Find(PciAddress.Parse("0000:03:00.0"))!.State);
+
+        eal.InjectUevent(PciUevent("bind", "0000:03:00.0", "DRIVER=uio_pci_generic")); // a repeat changes nothing
+        eal.FlushEventThread();
+        Assert.Equal(1, driver.ProbeCalls);
+    }
+
+    [Fact]
+    public void A_device_not_on_the_allow_list_is_never_bound_or_probed_on_add()
+    {
+        using var sim = Testing.SimulatedPciBus.Create();
+        sim.AddDevice("0000:03:00.0", 0x1234, 0x11e8, [1UL << 16], kernelDriver: null);
+        using var eal = new Hotplug.Eal.Eal(new EalOptions
+        {
+            Pci = new PciBusOptions { SysfsRoot = sim.SysfsRoot, DevRoot = sim.DevRoot, AllowList = ["0000:04:00.0"], AutoProbeOnAdd = true, BindOnAdd = "vfio-pci" },
+        });
+        eal.InjectUevent(PciUevent("add", "0000:03:00.0"));
+        eal.FlushEventThread();
+        Assert.Equal("(null)", File.ReadAllText(Path.Combine(sim.SysfsRoot, "0000:03:00.0", "driver_override")).Trim());
+        Assert.False(File.Exists(Path.Combine(sim.SysfsRoot, "..", "drivers_probe")));
+    }
+
+    private static Uevent PciUevent(string action, string slot, params string[] extra)
+    {
+        string path = $"/devices/pci0000:00/0000:00:10.0/{slot}";
+        string text = $"{action}@{path}\0ACTION={action}\0DEVPATH={path}\0SUBSYSTEM=pci\0{string.Concat(extra.Select(e => e + "\0"))}PCI_ID=1234:11E8\0PCI_SLOT_NAME={slot}\0SEQNUM=900\0";
+        Assert.True(UeventParser.TryParse(KernelUeventSamples.Bytes(text), out var ev, out string? error), error);
+        return ev!;
+    }
 }
