@@ -76,6 +76,7 @@ public sealed class DeviceEventDispatcher
     }
 
     /// <summary>Queues the event: readers get it now, callbacks on the event thread after the current work.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     internal void Publish(DeviceEvent e)
     {
         var subs = Volatile.Read(ref _subscriptions);
@@ -87,6 +88,7 @@ public sealed class DeviceEventDispatcher
         _loop.Post(() => Dispatch(e));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     private void Dispatch(DeviceEvent e)
     {
         foreach (var s in Volatile.Read(ref _subscriptions))
@@ -104,6 +106,8 @@ public sealed class DeviceEventDispatcher
             }
         }
     }
+
+    internal Delegate DispatchMethod => new Action<DeviceEvent>(Dispatch);
 
     /// <summary>Ends every reader (on Eal dispose).</summary>
     internal void Complete()

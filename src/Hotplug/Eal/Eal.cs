@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hotplug.Events;
 using Hotplug.Linux;
 using Hotplug.Pci;
@@ -192,6 +193,7 @@ public sealed class Eal : IDisposable
                 if (rc < 0)
                     throw Errno.Exception("installing the SIGBUS handler", -rc);
                 _faults = new FaultChannel(_loop, OnFault);
+                RemovalPathWarmup.Run(this, _faults);
             }
             catch
             {
@@ -262,7 +264,8 @@ public sealed class Eal : IDisposable
         }
     }
 
-    private void OnFault(NativeShim.Fault f)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    internal void OnFault(NativeShim.Fault f)
     {
         long now = BusHost.MonotonicNs();
         Device? owner = null;
@@ -327,6 +330,7 @@ public sealed class Eal : IDisposable
     }
 
     /// <summary>The one place a device's removal is decided, whichever source reported it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     internal void HandleRemoval(Device device, DeviceEventSource source, long timestampNs, bool ownSource)
     {
         lock (_gate)
@@ -348,7 +352,8 @@ public sealed class Eal : IDisposable
     }
 
     /// <summary>Publishes unless it repeats the last event of the device (one REMOVE per removal).</summary>
-    private void Publish(IBus bus, string name, DeviceEventType type, DeviceEventSource source, long timestampNs)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    internal void Publish(IBus bus, string name, DeviceEventType type, DeviceEventSource source, long timestampNs)
     {
         string key = bus.Name + "/" + name;
         if (_lastPublished.TryGetValue(key, out var last) && last == type)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using Hotplug.Linux;
 using Microsoft.Extensions.Logging;
@@ -152,6 +153,7 @@ internal sealed unsafe class EventLoop : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     private void RunPosted()
     {
         while (!_stopping && _posted.TryDequeue(out var work))

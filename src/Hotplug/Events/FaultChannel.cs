@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hotplug.Linux;
 using static Tmds.Linux.LibC;
 
@@ -20,6 +21,7 @@ internal sealed unsafe class FaultChannel : IDisposable
         Drain(); // faults recorded before we watched
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     public void Drain()
     {
         ulong count;

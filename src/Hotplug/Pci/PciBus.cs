@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics.CodeAnalysis;
 using Hotplug.Eal;
 using Hotplug.Events;
@@ -333,6 +334,7 @@ public sealed class PciBus : IBus
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     public bool HotUnplugHandler(Device device)
     {
         var d = (PciDevice)device;
@@ -350,6 +352,7 @@ public sealed class PciBus : IBus
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     public SigbusResult SigbusHandler(nint faultAddress, out Device? device)
     {
         foreach (var d in _devices.Values)
@@ -363,6 +366,10 @@ public sealed class PciBus : IBus
         device = null;
         return SigbusResult.NotMine;
     }
+
+    internal Delegate SigbusHandlerMethod => new SigbusProbe(SigbusHandler);
+
+    internal delegate SigbusResult SigbusProbe(nint faultAddress, out Device? device);
 
     /// <inheritdoc />
     public bool TryMapUevent(Uevent uevent, [NotNullWhen(true)] out string? deviceName, out DeviceEventType type)
