@@ -121,6 +121,9 @@ public sealed class Eal : IDisposable
             string name = Canonical(bus, deviceName);
             var device = bus.Plug(name, args);
             _scannedOnce.Add(bus);
+            // A new attachment: its removal must be published even if the last event of this name was
+            // the REMOVE of the previous attachment (HotplugAdd itself publishes no ADD).
+            _lastPublished.Remove(bus.Name + "/" + name);
             return device;
         }
     }
