@@ -57,7 +57,7 @@ public static class FaultFigures
                 results.Add(new FigureResult($"info_fault_{f}_{label}_2_handler", Breakdown.Handler, null, "-", "-",
                     "ours: handler entered -> remap done", Primary: false));
                 results.Add(new FigureResult($"info_fault_{f}_{label}_3_resume", Breakdown.Resume, null, "-", "-",
-                    "ours: remap done -> read returned (rest of handler, sigreturn, retried access; preemption by the woken event thread lands here)", Primary: false));
+                    "ours: remap done -> read returned (rest of handler incl. waking the event thread, sigreturn, retried access)", Primary: false));
                 if (fill == BarFill.AllOnes && label == "4k")
                 {
                     callback = cb;
