@@ -150,13 +150,26 @@ public sealed class SysfsPciScanner(string root)
     /// <summary>The trimmed content, or null when the file does not exist.</summary>
     private static string? ReadText(string path)
     {
+        // Optional attributes are often absent (sriov_numvfs, max_vfs, ...): test first instead of paying
+        // for an exception per missing file (thousands per scan of a big tree).
+        if (!File.Exists(path))
+        {
+            if (Directory.Exists(path))
+                throw new SysfsFormatException(path, "cannot be read: it is a directory");
+            if (!Directory.Exists(Path.GetDirectoryName(path)))
+                throw new DirectoryNotFoundException($"{Path.GetDirectoryName(path)} disappeared");
+            return null;
+        }
         try
         {
-            return File.ReadAllText(path).Trim();
+            using var handle = File.OpenHandle(path);
+            Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
+            int n = RandomAccess.Read(handle, buffer, 0);
+            return System.Text.Encoding.UTF8.GetString(buffer[..n]).Trim();
         }
         catch (FileNotFoundException)
         {
-            return null;
+            return null; // removed between the test and the open
         }
         catch (DirectoryNotFoundException) when (!Directory.Exists(Path.GetDirectoryName(path)))
         {
