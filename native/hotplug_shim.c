@@ -232,7 +232,10 @@ int hp_sigbus_install(void)
                 memset(&sa, 0, sizeof sa);
                 sa.sa_sigaction = on_sigbus;
                 sa.sa_mask = prev.sa_mask; /* what the previous handler expects blocked */
-                sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+                /* Run where the previous handler expects to run: the runtime's SIGBUS handler is
+                 * installed without SA_ONSTACK and needs the thread's own stack (a chained call from
+                 * the small alternate stack overflowed it). */
+                sa.sa_flags = SA_SIGINFO | SA_RESTART | (prev.sa_flags & (SA_ONSTACK | SA_NODEFER));
                 g_prev = prev;
                 if (sigaction(SIGBUS, &sa, NULL) != 0)
                     rc = -errno;

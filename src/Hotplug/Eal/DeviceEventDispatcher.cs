@@ -107,8 +107,6 @@ public sealed class DeviceEventDispatcher
         }
     }
 
-    internal Delegate DispatchMethod => new Action<DeviceEvent>(Dispatch);
-
     /// <summary>Ends every reader (on Eal dispose).</summary>
     internal void Complete()
     {

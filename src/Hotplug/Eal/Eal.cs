@@ -193,7 +193,6 @@ public sealed class Eal : IDisposable
                 if (rc < 0)
                     throw Errno.Exception("installing the SIGBUS handler", -rc);
                 _faults = new FaultChannel(_loop, OnFault);
-                RemovalPathWarmup.Run(this, _faults);
             }
             catch
             {
@@ -203,6 +202,7 @@ public sealed class Eal : IDisposable
             }
             _logger.LogInformation("Hotplug handling enabled");
         }
+        RemovalPathWarmup.Run(this, _loop);
     }
 
     /// <summary>Drops one <see cref="EnableHotplugHandling"/>; the last one restores the previous SIGBUS handler. Returns false if it was not enabled.</summary>
@@ -278,7 +278,7 @@ public sealed class Eal : IDisposable
                     continue;
                 if (r == SigbusResult.Failed || device is null)
                 {
-                    _logger.LogError("Bus {Bus} failed to handle the SIGBUS at 0x{Address:x}", bus.Name, f.Address);
+                    RemovalPathLog.FaultFailed(_logger, bus.Name, f.Address);
                     break;
                 }
                 owner = device;
@@ -286,7 +286,7 @@ public sealed class Eal : IDisposable
                 break;
             }
             if (owner is null)
-                _logger.LogWarning("SIGBUS at 0x{Address:x} hit a registered range no device claims (detached meanwhile?)", f.Address);
+                RemovalPathLog.UnclaimedFault(_logger, f.Address);
         }
         SigbusFaultHandled?.Invoke(new SigbusFault((nint)f.Address, (nint)f.RangeStart, f.ThreadId, f.FaultNs, f.RemappedNs, now,
             f.First == 1, owner?.Name));
@@ -359,7 +359,7 @@ public sealed class Eal : IDisposable
         if (_lastPublished.TryGetValue(key, out var last) && last == type)
             return;
         _lastPublished[key] = type;
-        _logger.LogInformation("{Type} {Bus}:{Device} from {Source}", type, bus.Name, name, source);
+        RemovalPathLog.DeviceEvent(_logger, type, bus.Name, name, source);
         DeviceEvents.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs));
     }
 
@@ -368,6 +368,18 @@ public sealed class Eal : IDisposable
     /// replaying captured events; the socket path calls the same method).
     /// </summary>
     internal void InjectUevent(Uevent ev) => _loop.Post(() => OnUevent(ev));
+
+    /// <summary>Touches the REMOVE de-duplication table once (compiles its generic code ahead of the first fault).</summary>
+    internal void WarmPublishState()
+    {
+        lock (_gate)
+        {
+            const string key = "\0warmup";
+            _lastPublished[key] = DeviceEventType.Remove;
+            _ = _lastPublished.TryGetValue(key, out _);
+            _lastPublished.Remove(key);
+        }
+    }
 
     /// <summary>For tests: waits until the event thread has handled what was signalled and posted before.</summary>
     internal bool FlushEventThread() => _loop.Flush(TimeSpan.FromSeconds(10));

@@ -83,8 +83,6 @@ public sealed unsafe class MappedBar : IDisposable
         throw new ArgumentOutOfRangeException(nameof(offset), $"Access of {size} bytes at 0x{offset:x} is outside BAR{Index} (0x{Length:x} bytes).");
     }
 
-    internal static Delegate RemapMethod => new Func<MappedBar, bool>(b => b.Remap());
-
     /// <summary>Replaces the mapping with dead memory now. True if this call did it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     internal bool Remap()

@@ -347,7 +347,7 @@ public sealed class PciBus : IBus
         // vfio: the remap replaced the vfio mappings; closing the device fd lets the kernel finish.
         d.Vfio?.Release();
         d.SetState(DeviceState.Removed);
-        _logger.LogWarning("{Device} is gone: its BARs now read {Fill}", d.Name, Options.RemapFill);
+        RemovalPathLog.DeviceGone(_logger, d.Name, Options.RemapFill);
         return true;
     }
 
@@ -357,19 +357,18 @@ public sealed class PciBus : IBus
     {
         foreach (var d in _devices.Values)
         {
-            if (d.MappedBars.Exists(b => b.Contains(faultAddress)))
+            foreach (var bar in d.MappedBars)
             {
-                device = d;
-                return SigbusResult.Handled;
+                if (bar.Contains(faultAddress))
+                {
+                    device = d;
+                    return SigbusResult.Handled;
+                }
             }
         }
         device = null;
         return SigbusResult.NotMine;
     }
-
-    internal Delegate SigbusHandlerMethod => new SigbusProbe(SigbusHandler);
-
-    internal delegate SigbusResult SigbusProbe(nint faultAddress, out Device? device);
 
     /// <inheritdoc />
     public bool TryMapUevent(Uevent uevent, [NotNullWhen(true)] out string? deviceName, out DeviceEventType type)
