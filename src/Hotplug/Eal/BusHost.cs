@@ -27,6 +27,13 @@ public sealed class BusHost
     public void ReportRemoval(Device device, DeviceEventSource source, long timestampNs) =>
         _eal.HandleRemoval(device, source, timestampNs, ownSource: true);
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on the event thread after the device events raised by the current
+    /// handling have been delivered (for example, a slow release the kernel waits for, which must not
+    /// delay the app's REMOVE).
+    /// </summary>
+    public void AfterCallbacks(Action work) => _eal.AfterCallbacks(work);
+
     /// <summary>CLOCK_MONOTONIC in nanoseconds, the clock of every event timestamp.</summary>
     public static long MonotonicNs() => Linux.NativeShim.MonotonicNs();
 }

@@ -23,6 +23,7 @@ public sealed class Eal : IDisposable
     private readonly EalOptions _options;
     private readonly Dictionary<string, DeviceEventType> _lastPublished = [];
     private readonly HashSet<IBus> _scannedOnce = [];
+    private readonly List<Action> _afterCallbacks = [];
     private int _handlingRefs;
     private FaultChannel? _faults;
     private int _monitorRefs;
@@ -107,6 +108,7 @@ public sealed class Eal : IDisposable
                     _logger.LogWarning("Scan of bus {Bus}: {Error}", bus.Name, e);
                 errors.AddRange(r.Errors);
             }
+            PostAfterCallbacks();
         }
         return new BusScanResult(added, removed, errors);
     }
@@ -348,7 +350,22 @@ public sealed class Eal : IDisposable
                 }
             }
             Publish(device.Bus, device.Name, DeviceEventType.Remove, source, timestampNs);
+            PostAfterCallbacks();
         }
+    }
+
+    internal void AfterCallbacks(Action work)
+    {
+        lock (_gate)
+            _afterCallbacks.Add(work);
+    }
+
+    /// <summary>Queues the deferred work behind the callbacks just published (the event thread runs posts in order).</summary>
+    private void PostAfterCallbacks()
+    {
+        foreach (var work in _afterCallbacks)
+            _loop.Post(work);
+        _afterCallbacks.Clear();
     }
 
     /// <summary>Publishes unless it repeats the last event of the device (one REMOVE per removal).</summary>
@@ -413,6 +430,7 @@ public sealed class Eal : IDisposable
             _handlingRefs = Math.Min(_handlingRefs, 1);
             DisableHotplugHandling();
         }
+        _loop.Flush(TimeSpan.FromSeconds(10)); // deferred releases (vfio) run before the thread stops
         _loop.Dispose();
         DeviceEvents.Complete();
     }

@@ -21,6 +21,7 @@ public sealed class PciBus : IBus
     private ILogger _logger = NullLogger.Instance;
     private VfioContainer? _vfio;
     private ulong _nextCookie = 1;
+    private int _pendingReleases;
 
     /// <summary>Creates the bus; register it with <see cref="BusRegistry.Register"/> (an <see cref="Eal"/> does that itself).</summary>
     public PciBus(PciBusOptions? options = null)
@@ -50,7 +51,7 @@ public sealed class PciBus : IBus
     public IReadOnlyList<PciDriver> Drivers => _drivers;
 
     /// <summary>True while a vfio device was asked for and not yet released (never rescan then).</summary>
-    public bool VfioReleasePending { get; private set; }
+    public bool VfioReleasePending => _pendingReleases > 0;
 
     private BusHost Host => _host ?? throw new InvalidOperationException("The PCI bus is not registered with an Eal.");
 
@@ -280,18 +281,7 @@ public sealed class PciBus : IBus
         }
         if (d.Vfio is { } vfio)
         {
-            bool ok = vfio.WatchRequests(host.Loop, () =>
-            {
-                VfioReleasePending = true;
-                try
-                {
-                    host.ReportRemoval(d, DeviceEventSource.VfioRequest, BusHost.MonotonicNs());
-                }
-                finally
-                {
-                    VfioReleasePending = false;
-                }
-            });
+            bool ok = vfio.WatchRequests(host.Loop, () => host.ReportRemoval(d, DeviceEventSource.VfioRequest, BusHost.MonotonicNs()));
             if (!ok)
                 _logger.LogWarning("{Device}: this kernel offers no vfio request interrupt", d.Name);
         }
@@ -344,8 +334,24 @@ public sealed class PciBus : IBus
             bar.Remap();
         d.UioWatch?.Dispose();
         d.UioWatch = null;
-        // vfio: the remap replaced the vfio mappings; closing the device fd lets the kernel finish.
-        d.Vfio?.Release();
+        // vfio: the remap replaced the vfio mappings; closing the device fd lets the kernel finish. That
+        // close can take milliseconds, so it runs right after the REMOVE callbacks, not before them.
+        if (d.Vfio is { } vfio)
+        {
+            d.Vfio = null;
+            _pendingReleases++;
+            Host.AfterCallbacks(() =>
+            {
+                try
+                {
+                    vfio.Release();
+                }
+                finally
+                {
+                    _pendingReleases--;
+                }
+            });
+        }
         d.SetState(DeviceState.Removed);
         RemovalPathLog.DeviceGone(_logger, d.Name, Options.RemapFill);
         return true;
