@@ -62,7 +62,7 @@ internal sealed class HotplugLoop
         }
         StopDataPath(0);
         eal.HotplugRemove("pci", _bdf);
-        Report.Emit("done", Resources.Write);
+        Report.Emit("finished", Resources.Write);
         return 0;
     }
 
