@@ -7,11 +7,11 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>sigbus BDF</c>: a real kernel SIGBUS on a vfio BAR mapping. Attaches edu (bound to vfio-pci) through
+/// <c>sigbus BDF ROUNDS</c>: a real kernel SIGBUS on a vfio BAR mapping. Attaches edu (bound to vfio-pci) through
 /// Hotplug, runs a data path thread on BAR0, then clears Memory Space Enable (bit 1) of the COMMAND
 /// register through the vfio config region (<see cref="PciBus.WriteConfig"/>): vfio-pci zaps the BAR
 /// mappings and the next access faults. Reports the fault, the device events, what the data path reads,
-/// then detaches and tries to attach again (the device never left the bus; only its decode was off).
+/// then detaches and attaches again (the device never left the bus; only its decode was off), ROUNDS times.
 /// </summary>
 internal static class SigbusScenario
 {
@@ -19,7 +19,7 @@ internal static class SigbusScenario
     private const ushort MemorySpaceEnable = 0x2;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
-    public static int Run(string bdf)
+    public static int Run(string bdf, int rounds)
     {
         var driver = new EduDriver();
         using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
@@ -62,77 +62,86 @@ internal static class SigbusScenario
             Report.Error($"{bdf} was not attached");
             return 1;
         }
-        var bar = dev.Bar(0);
         Report.Emit("attached", w =>
         {
             w.WriteString("dev", dev.Name);
-            w.WriteString("kind", bar.Kind.ToString());
-            w.WriteString("id", $"0x{bar.Read32(0):x8}");
+            w.WriteString("kind", dev.Bar(0).Kind.ToString());
+            w.WriteString("id", $"0x{dev.Bar(0).Read32(0):x8}");
             Resources.Write(w);
         });
 
-        var path = new DataPath(bar);
-        Thread.Sleep(200);
-        long readsBefore = path.Reads;
-
+        int faultsSeen = 0;
         Span<byte> cmd = stackalloc byte[2];
-        pci.ReadConfig(dev, Command, cmd);
-        ushort before = BinaryPrimitives.ReadUInt16LittleEndian(cmd);
-        BinaryPrimitives.WriteUInt16LittleEndian(cmd, (ushort)(before & ~MemorySpaceEnable));
-        long writeNs = BusHost.MonotonicNs();
-        pci.WriteConfig(dev, Command, cmd);
-        Report.Emit("mse-cleared", w =>
+        for (int round = 1; round <= rounds; round++)
         {
-            w.WriteString("before", $"0x{before:x4}");
-            w.WriteString("written", $"0x{before & ~MemorySpaceEnable:x4}");
-            w.WriteNumber("write_ms", writeNs / 1e6);
-            w.WriteNumber("reads_before", readsBefore);
-        });
+            dev = driver.Device!;
+            var bar = dev.Bar(0);
+            var path = new DataPath(bar);
+            Thread.Sleep(200);
+            long readsBefore = path.Reads;
 
-        bool gotFault = faults.TryTake(out var fault, Wait);
-        bool gotRemove = false;
-        while (events.TryTake(out var e, Wait))
-            if (e.DeviceName == bdf && e.Type == DeviceEventType.Remove) { gotRemove = true; break; }
-        // Leave time for anything else (a second fault, a second REMOVE, a vfio request) to show up.
-        Thread.Sleep(1000);
-        var result = path.Stop();
-        uint final = bar.Read32(0);
-        Report.Emit("datapath-stopped", w =>
-        {
-            w.WriteNumber("reads", result.Reads);
-            w.WriteNumber("dead_reads", result.DeadReads);
-            w.WriteNumber("reads_after_fault", result.Reads - readsBefore);
-            w.WriteString("last", $"0x{result.Last:x8}");
-            w.WriteString("final", $"0x{final:x8}");
-            w.WriteBoolean("remapped", bar.IsRemapped);
-            w.WriteString("state", dev.State.ToString());
-            w.WriteBoolean("fault", gotFault);
-            w.WriteBoolean("remove", gotRemove);
-            if (gotFault) w.WriteNumber("write_to_fault_ms", (fault!.FaultNs - writeNs) / 1e6);
-        });
+            pci.ReadConfig(dev, Command, cmd);
+            ushort before = BinaryPrimitives.ReadUInt16LittleEndian(cmd);
+            BinaryPrimitives.WriteUInt16LittleEndian(cmd, (ushort)(before & ~MemorySpaceEnable));
+            long writeNs = BusHost.MonotonicNs();
+            pci.WriteConfig(dev, Command, cmd);
+            Report.Emit("mse-cleared", w =>
+            {
+                w.WriteNumber("round", round);
+                w.WriteString("before", $"0x{before:x4}");
+                w.WriteString("written", $"0x{before & ~MemorySpaceEnable:x4}");
+                w.WriteNumber("write_ms", writeNs / 1e6);
+                w.WriteNumber("reads_before", readsBefore);
+            });
 
-        eal.HotplugRemove("pci", bdf);
-        Report.Emit("detached", Resources.Write);
+            bool gotFault = faults.TryTake(out var fault, Wait);
+            if (gotFault) faultsSeen++;
+            bool gotRemove = false;
+            while (events.TryTake(out var e, Wait))
+                if (e.DeviceName == bdf && e.Type == DeviceEventType.Remove) { gotRemove = true; break; }
+            // Leave time for anything else (a second fault, a second REMOVE, a vfio request) to show up.
+            Thread.Sleep(500);
+            var result = path.Stop();
+            uint final = bar.Read32(0);
+            Report.Emit("datapath-stopped", w =>
+            {
+                w.WriteNumber("round", round);
+                w.WriteNumber("reads", result.Reads);
+                w.WriteNumber("dead_reads", result.DeadReads);
+                w.WriteNumber("reads_after_write", result.Reads - readsBefore);
+                w.WriteString("last", $"0x{result.Last:x8}");
+                w.WriteString("final", $"0x{final:x8}");
+                w.WriteBoolean("remapped", bar.IsRemapped);
+                w.WriteString("state", dev.State.ToString());
+                w.WriteBoolean("fault", gotFault);
+                w.WriteBoolean("remove", gotRemove);
+                if (gotFault) w.WriteNumber("write_to_fault_ms", (fault!.FaultNs - writeNs) / 1e6);
+            });
 
-        // The device is still on the bus. Attach it again as it is (vfio-pci disabled and reset it when
-        // the library closed the device fd, and enables it again on the next open).
-        if (!TryAttach(eal, driver, bdf, "reattach"))
-        {
-            // Fall back: set Memory Space Enable again through sysfs config, then attach.
-            WriteSysfsCommand(bdf, (ushort)(before | MemorySpaceEnable));
-            TryAttach(eal, driver, bdf, "reattach-after-sysfs");
+            eal.HotplugRemove("pci", bdf);
+            Report.Emit("detached", w => { w.WriteNumber("round", round); Resources.Write(w); });
+
+            // The device is still on the bus. Attach it again as it is (vfio-pci disabled the function when
+            // the library closed the device fd, and enables it again on the next open).
+            if (!TryAttach(eal, driver, bdf, "reattach", round))
+            {
+                // Fall back: set Memory Space Enable again through sysfs config, then attach.
+                WriteSysfsCommand(bdf, (ushort)(before | MemorySpaceEnable));
+                if (!TryAttach(eal, driver, bdf, "reattach-after-sysfs", round))
+                    return 1;
+            }
         }
-        // Everything delivered before this point was reported; wait for stragglers.
+        // Wait for stragglers, then end (Dispose detaches).
         Thread.Sleep(300);
         Report.Emit("summary", w =>
         {
-            w.WriteNumber("faults", faults.Count + (gotFault ? 1 : 0));
+            w.WriteNumber("faults", faultsSeen + faults.Count);
             w.WriteNumber("callback_failures", eal.DeviceEvents.CallbackFailures);
         });
         return 0;
     }
 
-    private static bool TryAttach(Hotplug.Eal.Eal eal, EduDriver driver, string bdf, string what)
+    private static bool TryAttach(Hotplug.Eal.Eal eal, EduDriver driver, string bdf, string what, int round)
     {
         try
         {
@@ -140,7 +149,7 @@ internal static class SigbusScenario
         }
         catch (HotplugException e)
         {
-            Report.Emit(what, w => { w.WriteBoolean("ok", false); w.WriteString("error", e.Message); });
+            Report.Emit(what, w => { w.WriteNumber("round", round); w.WriteBoolean("ok", false); w.WriteString("error", e.Message); });
             return false;
         }
         var dev = driver.Device!;
@@ -153,6 +162,7 @@ internal static class SigbusScenario
         uint inv = bar.Read32(4);
         Report.Emit(what, w =>
         {
+            w.WriteNumber("round", round);
             w.WriteBoolean("ok", id == EduDriver.Identification);
             w.WriteString("id", $"0x{id:x8}");
             w.WriteString("inv", $"0x{inv:x8}");
