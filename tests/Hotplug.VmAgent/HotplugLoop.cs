@@ -53,7 +53,7 @@ internal sealed class HotplugLoop
             WaitFor(DeviceEventType.Remove);
             StopDataPath(cycle, driver.Device?.Bar(0));
             eal.HotplugRemove("pci", _bdf);
-            Report.Emit("detached", w => { w.WriteNumber("cycle", cycle); w.WriteNumber("fds", CountFds()); });
+            Report.Emit("detached", w => { w.WriteNumber("cycle", cycle); Resources.Write(w); });
 
             WaitFor(DeviceEventType.Add);
             BindKernelDriver();
@@ -61,7 +61,8 @@ internal sealed class HotplugLoop
             if (!Attached(driver, "reattached", cycle)) return 1;
         }
         StopDataPath(0);
-        Report.Emit("done", w => w.WriteNumber("fds", CountFds()));
+        eal.HotplugRemove("pci", _bdf);
+        Report.Emit("finished", Resources.Write);
         return 0;
     }
 
@@ -90,7 +91,7 @@ internal sealed class HotplugLoop
             w.WriteString("dev", dev.Name);
             w.WriteString("kind", bar.Kind.ToString());
             w.WriteString("id", $"0x{id:x8}");
-            w.WriteNumber("fds", CountFds());
+            Resources.Write(w);
         });
         StartDataPath(bar);
         return id == EduDriver.Identification;
@@ -163,6 +164,4 @@ internal sealed class HotplugLoop
         }
         Report.Emit("kernel-bound", w => { w.WriteString("driver", _kernelDriver); w.WriteNumber("tries", tries); });
     }
-
-    private static int CountFds() => Directory.GetFiles("/proc/self/fd").Length;
 }

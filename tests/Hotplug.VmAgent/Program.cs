@@ -8,7 +8,9 @@ using Hotplug.VmAgent;
 //   hello             runtime facts (proves the NativeAOT binary runs in the guest)
 //   scan              scans the PCI bus through Hotplug and lists the functions
 //   edu-read BDF      probes the edu device at BDF with EduDriver and reads BAR0 register 0x00 and 0x04
-//   hotplug BDF KDRV N  attach, data path, and live through N host device_del/device_add cycles
+//   hotplug BDF KDRV N  attach, data path, and live through N removals (host device_del or guest sysfs
+//                       remove) each followed by an ADD (device_add or rescan)
+//   sigbus BDF N      vfio: clear Memory Space Enable under a running data path (a real kernel SIGBUS), detach, re-attach; N rounds
 try
 {
     string command = args.Length > 0 ? args[0] : "hello";
@@ -18,6 +20,7 @@ try
         "scan" => Scan(),
         "edu-read" when args.Length == 2 => EduRead(args[1]),
         "hotplug" when args.Length == 4 => new HotplugLoop(args[1], args[2], int.Parse(args[3])).Run(),
+        "sigbus" when args.Length == 3 => SigbusScenario.Run(args[1], int.Parse(args[2])),
         _ => Usage(),
     };
     Report.Emit("exit", w => w.WriteNumber("rc", rc));
@@ -31,7 +34,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS");
     return 2;
 }
 

@@ -30,7 +30,11 @@ public sealed class VmFixture : IDisposable
 
     public TimeSpan AgentPublishTime { get; }
 
-    public void Dispose() => QemuGuest.KillAll();
+    public void Dispose()
+    {
+        QemuGuest.KillAll();
+        VmTimings.WriteFile();
+    }
 }
 
 [CollectionDefinition("Vm")]

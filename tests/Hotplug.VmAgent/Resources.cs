@@ -1,0 +1,38 @@
+using System.Text.Json;
+
+namespace Hotplug.VmAgent;
+
+/// <summary>
+/// What this process holds: open fds and /proc/self/maps lines, and those of them that belong to a PCI
+/// device (a sysfs resource file, /dev/uioN, a vfio group or device, or Hotplug's dead-memory fill that
+/// replaces a removed BAR). Lets the host check that detach lets go of everything and that cycles leak nothing.
+/// </summary>
+internal static class Resources
+{
+    /// <summary>The shim's all-0xFF memfd: one fd for the whole process, kept on purpose (not a device fd).</summary>
+    private const string FillMemfd = "hotplug-ones";
+
+    public static void Write(Utf8JsonWriter w)
+    {
+        var fdTargets = new List<string>();
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            try { fdTargets.Add(new FileInfo(fd).LinkTarget ?? ""); }
+            catch (IOException) { } // the enumeration's own fd, closed meanwhile
+        }
+        string[] maps = File.ReadAllLines("/proc/self/maps");
+        var devFds = fdTargets.Where(t => IsDevice(t) && !t.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
+        var devMaps = maps.Where(l => IsDevice(l) || l.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
+        w.WriteNumber("fds", fdTargets.Count);
+        w.WriteNumber("maps", maps.Length);
+        w.WriteNumber("dev_fds", devFds.Count);
+        w.WriteNumber("dev_maps", devMaps.Count);
+        if (devFds.Count + devMaps.Count > 0)
+            w.WriteString("dev_detail", string.Join(" | ", devFds.Concat(devMaps.Select(l => l.Length > 120 ? l[^120..] : l))));
+    }
+
+    private static bool IsDevice(string s) =>
+        s.Contains("/dev/uio", StringComparison.Ordinal)
+        || s.Contains("vfio", StringComparison.Ordinal)
+        || (s.Contains("/sys/devices/pci", StringComparison.Ordinal) && s.Contains("/resource", StringComparison.Ordinal));
+}
