@@ -364,7 +364,13 @@ public sealed class Eal : IDisposable
     private void PostAfterCallbacks()
     {
         foreach (var work in _afterCallbacks)
-            _loop.Post(work);
+        {
+            _loop.Post(() =>
+            {
+                lock (_gate) // the app may be detaching the same device on its own thread
+                    work();
+            });
+        }
         _afterCallbacks.Clear();
     }
 

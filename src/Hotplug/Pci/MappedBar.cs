@@ -19,7 +19,7 @@ public sealed unsafe class MappedBar : IDisposable
     {
         Index = index;
         _address = address;
-        Length = length;
+        Length = length >= 8 ? length : throw new ArgumentOutOfRangeException(nameof(length), "A BAR mapping is at least 8 bytes.");
         _slot = shimSlot;
         Kind = kind;
         Fill = fill;
@@ -70,7 +70,8 @@ public sealed unsafe class MappedBar : IDisposable
     private nint Checked(ulong offset, uint size)
     {
         nint a = _address;
-        if (a == 0 || offset > Length - size || Length < size)
+        // Length >= 8 (checked at construction), so Length - size cannot wrap; one branch for both cases.
+        if ((a == 0) | (offset > Length - size))
             Throw(offset, size);
         return a + (nint)offset;
     }

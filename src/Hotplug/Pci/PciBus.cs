@@ -336,9 +336,9 @@ public sealed class PciBus : IBus
         d.UioWatch = null;
         // vfio: the remap replaced the vfio mappings; closing the device fd lets the kernel finish. That
         // close can take milliseconds, so it runs right after the REMOVE callbacks, not before them.
+        // A detach from inside the callbacks releases it at once; the deferred release is then a no-op.
         if (d.Vfio is { } vfio)
         {
-            d.Vfio = null;
             _pendingReleases++;
             Host.AfterCallbacks(() =>
             {

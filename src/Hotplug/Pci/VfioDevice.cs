@@ -17,7 +17,7 @@ internal sealed unsafe class VfioDevice : IDisposable
     private readonly SafeFdHandle _device;
     private SafeFdHandle? _request;
     private IDisposable? _requestWatch;
-    private bool _released;
+    private int _released;
 
     private VfioDevice(VfioContainer container, string group, SafeFdHandle device)
     {
@@ -106,9 +106,8 @@ internal sealed unsafe class VfioDevice : IDisposable
     /// <summary>Lets the kernel have the device: stop watching, close the device fd, drop the group. Idempotent.</summary>
     public void Release()
     {
-        if (_released)
+        if (Interlocked.Exchange(ref _released, 1) != 0)
             return;
-        _released = true;
         _requestWatch?.Dispose();
         _device.Dispose(); // also tears down the IRQ trigger
         _request?.Dispose();
