@@ -48,8 +48,8 @@ public sealed class SigbusTests
 
         const string table = "Real kernel SIGBUS (vfio-pci, Memory Space Enable cleared)";
         VmTimings.Note(table, "Guest clock throughout (the shim's timestamps and the agent's), one fault per round. " +
-            "\"released\": the library remapped the BARs and closed the vfio device fd (vfio-pci then disables the function); " +
-            "SigbusFaultHandled is raised after that, the REMOVE callback runs after it on the event thread.");
+            "The column \"released, SigbusFaultHandled raised\" is when the event thread finished handling the fault (BARs remapped, " +
+            "device marked removed); the REMOVE callback runs next on the event thread, and the vfio device fd is closed right after the callbacks.");
         int previous = attached.Index;
         for (int round = 1; round <= Rounds; round++)
         {

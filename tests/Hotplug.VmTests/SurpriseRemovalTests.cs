@@ -34,7 +34,7 @@ public sealed class SurpriseRemovalTests
         const string table = "Surprise removal: QMP device_del / device_add";
         VmTimings.Note(table,
             "device_del → signal: the library's first signal (uio: `/dev/uioN` poll error; vfio: the request eventfd; else the uevent), " +
-            "→ REMOVE: the application's REMOVE callback runs (the BARs are remapped before; with vfio the device fd is closed before, which lets the kernel finish), " +
+            "→ REMOVE: the application's REMOVE callback runs (the BARs are remapped before it; with vfio the device fd is closed right after the callbacks, which lets the kernel finish), " +
             "→ detached: the data path thread stopped and `HotplugRemove` returned. DEVICE_DELETED is QEMU's event (host clock). " +
             "device_add → ADD callback, → re-attached: the agent bound the kernel driver again (driver_override + drivers_probe) and `HotplugAdd` read 0x010000ed. " +
             "Host instants (device_del, device_add) are mapped onto the guest clock with the smallest host−guest difference over the agent's lines " +
