@@ -58,14 +58,13 @@ public sealed class SysfsPciScanner(string root)
     /// <exception cref="DirectoryNotFoundException">The function is not there.</exception>
     public PciDeviceInfo Read(PciAddress address)
     {
-        string dir = Path.Combine(Root, address.ToString());
-        if (!Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"{dir} does not exist");
-        string? driver = LinkName(Path.Combine(dir, "driver"));
+        string path = Path.Combine(Root, address.ToString());
+        var dir = SysfsDirectory.Open(path); // one listing: absent optional files cost nothing
+        string? driver = dir.LinkName("driver");
         return new PciDeviceInfo
         {
             Address = address,
-            SysfsPath = dir,
+            SysfsPath = path,
             VendorId = (ushort)ReadHex(dir, "vendor", 0xFFFF, required: true),
             DeviceId = (ushort)ReadHex(dir, "device", 0xFFFF, required: true),
             SubsystemVendorId = (ushort)ReadHex(dir, "subsystem_vendor", 0xFFFF),
@@ -73,14 +72,14 @@ public sealed class SysfsPciScanner(string root)
             ClassCode = (uint)ReadHex(dir, "class", 0xFFFFFF),
             Revision = (byte)ReadHex(dir, "revision", 0xFF),
             NumaNode = ReadInt(dir, "numa_node") ?? -1,
-            Resources = ReadResources(Path.Combine(dir, "resource")),
+            Resources = dir.ReadText("resource") is { } res ? ParseResources(dir.PathOf("resource"), res) : [],
             KernelDriverName = driver,
             KernelDriver = Classify(driver),
-            IommuGroup = LinkName(Path.Combine(dir, "iommu_group")) is { } g && int.TryParse(g, out int n) ? n : null,
-            DriverOverride = ReadText(Path.Combine(dir, "driver_override")) is { } o && o != "(null)" && o.Length > 0 ? o : null,
+            IommuGroup = dir.LinkName("iommu_group") is { } g && int.TryParse(g, out int n) ? n : null,
+            DriverOverride = dir.ReadText("driver_override") is { } o && o != "(null)" && o.Length > 0 ? o : null,
             NumVfs = ReadInt(dir, "sriov_numvfs") ?? ReadInt(dir, "max_vfs"),
             TotalVfs = ReadInt(dir, "sriov_totalvfs"),
-            UioName = FirstUio(Path.Combine(dir, "uio")),
+            UioName = dir.Has("uio") ? FirstUio(dir.PathOf("uio")) : null,
         };
     }
 
@@ -114,9 +113,6 @@ public sealed class SysfsPciScanner(string root)
         return list;
     }
 
-    private static List<BarInfo> ReadResources(string path) =>
-        ReadText(path) is { } text ? ParseResources(path, text) : [];
-
     private static bool Hex64(string s, out ulong v)
     {
         var span = s.AsSpan();
@@ -125,70 +121,24 @@ public sealed class SysfsPciScanner(string root)
         return ulong.TryParse(span, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out v);
     }
 
-    private static ulong ReadHex(string dir, string file, ulong max, bool required = false)
+    private static ulong ReadHex(SysfsDirectory dir, string file, ulong max, bool required = false)
     {
-        string path = Path.Combine(dir, file);
-        string? text = ReadText(path);
+        string? text = dir.ReadText(file);
         if (text is null)
-            return required ? throw new SysfsFormatException(path, "missing") : 0UL;
+            return required ? throw new SysfsFormatException(dir.PathOf(file), "missing") : 0UL;
         if (!Hex64(text, out ulong v) || v > max)
-            throw new SysfsFormatException(path, $"expected a hex number up to 0x{max:x}, found '{Printable(text)}'");
+            throw new SysfsFormatException(dir.PathOf(file), $"expected a hex number up to 0x{max:x}, found '{Printable(text)}'");
         return v;
     }
 
-    private static int? ReadInt(string dir, string file)
+    private static int? ReadInt(SysfsDirectory dir, string file)
     {
-        string path = Path.Combine(dir, file);
-        string? text = ReadText(path);
+        string? text = dir.ReadText(file);
         if (text is null)
             return null;
         return int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)
             ? v
-            : throw new SysfsFormatException(path, $"expected a decimal number, found '{Printable(text)}'");
-    }
-
-    /// <summary>The trimmed content, or null when the file does not exist.</summary>
-    private static string? ReadText(string path)
-    {
-        // Optional attributes are often absent (sriov_numvfs, max_vfs, ...): test first instead of paying
-        // for an exception per missing file (thousands per scan of a big tree).
-        if (!File.Exists(path))
-        {
-            if (Directory.Exists(path))
-                throw new SysfsFormatException(path, "cannot be read: it is a directory");
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
-                throw new DirectoryNotFoundException($"{Path.GetDirectoryName(path)} disappeared");
-            return null;
-        }
-        try
-        {
-            using var handle = File.OpenHandle(path);
-            Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
-            int n = RandomAccess.Read(handle, buffer, 0);
-            return System.Text.Encoding.UTF8.GetString(buffer[..n]).Trim();
-        }
-        catch (FileNotFoundException)
-        {
-            return null; // removed between the test and the open
-        }
-        catch (DirectoryNotFoundException) when (!Directory.Exists(Path.GetDirectoryName(path)))
-        {
-            throw;
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SysfsFormatException(path, "cannot be read: " + e.Message, e);
-        }
-    }
-
-    private static string? LinkName(string path)
-    {
-        var info = new FileInfo(path);
-        return info.LinkTarget is { } target ? Path.GetFileName(target.TrimEnd('/')) : null;
+            : throw new SysfsFormatException(dir.PathOf(file), $"expected a decimal number, found '{Printable(text)}'");
     }
 
     private static string? FirstUio(string uioDir)
@@ -198,7 +148,7 @@ public sealed class SysfsPciScanner(string root)
         return Directory.EnumerateDirectories(uioDir, "uio*").Select(Path.GetFileName).Order(StringComparer.Ordinal).FirstOrDefault();
     }
 
-    private static string Printable(string s)
+    internal static string Printable(string s)
     {
         var chars = s.Take(40).Select(c => char.IsControl(c) ? '?' : c).ToArray();
         return new string(chars) + (s.Length > 40 ? "..." : "");
