@@ -1,66 +1,87 @@
+using System.Text;
+using Hotplug.Linux;
+using static Tmds.Linux.LibC;
+
 namespace Hotplug.Pci;
 
 /// <summary>
-/// One sysfs device directory, listed once: reading an absent optional attribute is a set lookup, not a
-/// failed open (a scan of thousands of functions would otherwise pay a syscall or an exception for each).
+/// One sysfs device directory, opened once: attributes are read with <c>openat</c>/<c>read</c> relative
+/// to it, so an absent optional attribute costs one failed system call (no exception, no stat, no lock)
+/// and a present one three, like a C scanner.
 /// </summary>
-internal sealed class SysfsDirectory
+internal sealed unsafe class SysfsDirectory : IDisposable
 {
-    private readonly HashSet<string> _entries;
+    private readonly SafeFdHandle _fd;
 
-    private SysfsDirectory(string path, HashSet<string> entries)
+    private SysfsDirectory(string path, SafeFdHandle fd)
     {
         Path = path;
-        _entries = entries;
+        _fd = fd;
     }
 
     public string Path { get; }
 
     /// <exception cref="DirectoryNotFoundException">The directory is not there (a removal in progress).</exception>
+    /// <exception cref="SysfsFormatException">It cannot be opened as a directory.</exception>
     public static SysfsDirectory Open(string path)
     {
-        var entries = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string e in Directory.EnumerateFileSystemEntries(path))
-            entries.Add(System.IO.Path.GetFileName(e));
-        return new SysfsDirectory(path, entries);
+        int fd;
+        fixed (byte* p = Encoding.UTF8.GetBytes(path + "\0"))
+            fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int e = Errno.Last;
+            if (e == ENOENT)
+                throw new DirectoryNotFoundException($"{path} does not exist");
+            throw new SysfsFormatException(path, "cannot be opened: " + Errno.Describe(e));
+        }
+        return new SysfsDirectory(path, new SafeFdHandle(fd));
     }
-
-    public bool Has(string name) => _entries.Contains(name);
 
     public string PathOf(string name) => System.IO.Path.Combine(Path, name);
 
-    /// <summary>The trimmed content of an attribute, or null when the directory has no such entry.</summary>
+    /// <summary>The trimmed content of an attribute, or null when there is no such entry.</summary>
     public string? ReadText(string name)
     {
-        if (!Has(name))
-            return null;
-        string path = PathOf(name);
+        byte* buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
+        int fd;
+        fixed (byte* n = Encoding.UTF8.GetBytes(name + "\0"))
+            fd = openat(_fd.Fd, n, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+        if (fd < 0)
+        {
+            int e = Errno.Last;
+            if (e == ENOENT)
+                return null;
+            throw new SysfsFormatException(PathOf(name), "cannot be read: " + Errno.Describe(e));
+        }
+        long got;
         try
         {
-            using var handle = File.OpenHandle(path);
-            Span<byte> buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
-            int n = RandomAccess.Read(handle, buffer, 0);
-            return System.Text.Encoding.UTF8.GetString(buffer[..n]).Trim();
+            do
+                got = (long)read(fd, buffer, 4096);
+            while (got < 0 && Errno.Last == EINTR);
+            if (got < 0)
+                throw new SysfsFormatException(PathOf(name), "cannot be read: " + Errno.Describe(Errno.Last));
         }
-        catch (FileNotFoundException)
+        finally
         {
-            return null; // removed since the listing
+            close(fd);
         }
-        catch (DirectoryNotFoundException) when (!Directory.Exists(Path))
-        {
-            throw; // the whole device went
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SysfsFormatException(path, "cannot be read: " + e.Message, e);
-        }
+        return Encoding.UTF8.GetString(buffer, (int)got).Trim();
     }
 
     /// <summary>The last component of a symlink's target (<c>driver</c> → <c>vfio-pci</c>), or null.</summary>
-    public string? LinkName(string name) =>
-        Has(name) && new FileInfo(PathOf(name)).LinkTarget is { } target ? System.IO.Path.GetFileName(target.TrimEnd('/')) : null;
+    public string? LinkName(string name)
+    {
+        byte* buffer = stackalloc byte[4096];
+        long n;
+        fixed (byte* p = Encoding.UTF8.GetBytes(name + "\0"))
+            n = (long)readlinkat(_fd.Fd, p, buffer, 4096);
+        if (n <= 0)
+            return null; // absent (ENOENT) or not a link (EINVAL)
+        string target = Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('/');
+        return System.IO.Path.GetFileName(target);
+    }
+
+    public void Dispose() => _fd.Dispose();
 }

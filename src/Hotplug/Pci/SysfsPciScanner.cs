@@ -59,7 +59,7 @@ public sealed class SysfsPciScanner(string root)
     public PciDeviceInfo Read(PciAddress address)
     {
         string path = Path.Combine(Root, address.ToString());
-        var dir = SysfsDirectory.Open(path); // one listing: absent optional files cost nothing
+        using var dir = SysfsDirectory.Open(path); // attributes are read relative to it
         string? driver = dir.LinkName("driver");
         return new PciDeviceInfo
         {
@@ -79,7 +79,7 @@ public sealed class SysfsPciScanner(string root)
             DriverOverride = dir.ReadText("driver_override") is { } o && o != "(null)" && o.Length > 0 ? o : null,
             NumVfs = ReadInt(dir, "sriov_numvfs") ?? ReadInt(dir, "max_vfs"),
             TotalVfs = ReadInt(dir, "sriov_totalvfs"),
-            UioName = dir.Has("uio") ? FirstUio(dir.PathOf("uio")) : null,
+            UioName = FirstUio(dir.PathOf("uio")),
         };
     }
 
