@@ -31,6 +31,8 @@ END {
     add("vm_vfio_kernel_signal", "vfio-pci", "kernel_signal", "-", "vfio 'Relaying device request' kernel line (same kernel both sides; ~1 expected)")
     add("vm_uio_kernel_done", "igb_uio", "deleted", "-", "QEMU DEVICE_DELETED (QMP timestamp)")
     add("vm_vfio_kernel_done", "vfio-pci", "deleted", "-", "QEMU DEVICE_DELETED (QMP timestamp): the kernel finishes only after the app released the device")
+    add("vm_uio_signal_to_remove", "igb_uio", "sig_to_callback", "-", "ours only, guest clock: the library's uio signal -> REMOVE callback (the release of the uio fd runs before the publish)")
+    add("vm_vfio_signal_to_remove", "vfio-pci", "sig_to_callback", "-", "ours only, guest clock: the vfio request -> REMOVE callback (closing the vfio device fd runs before the publish)")
     add("vm_add_notice", "igb_uio,vfio-pci", "added", "-", "from device_add: ADD reaches the app (ours: ADD callback; DPDK: 'has been added!')")
     printf "{ \"run\": \"%s\",\n  \"figures\": [\n", esc(run)
     for (i = 1; i <= N; i++) {

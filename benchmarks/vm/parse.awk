@@ -8,7 +8,8 @@
 # After device_add: kernel_add (pci add uevent), added (DPDK "has been added!", ours ADD), attached
 # (DPDK "is attached" (never seen), ours "reattached").
 # Guest clock -> host clock: offset = min(host arrival - guest "ms") over every line that carries one
-# (the least-delayed line bounds it); used only for ours' app_signal.
+# (the least-delayed line bounds it); used only for ours' app_signal. sig_to_callback (ours) is
+# measured on the guest clock alone: the REMOVE event's "ms" minus its "sig_ms".
 function ms_field(s, key,    m) {
     if (!match(s, "\"" key "\":[0-9.]+")) return -1
     m = substr(s, RSTART, RLENGTH); sub(/^[^:]*:/, "", m)
@@ -62,6 +63,11 @@ NR == FNR {
             if (txt ~ /"t":"event"/ && txt ~ /"type":"Remove"/) {
                 sg = ms_field(txt, "sig_ms")
                 if (sg >= 0 && have_off) step("app_signal", (sg + off) / 1000)
+                # Guest clock only: the library's signal -> the REMOVE callback (no host mapping).
+                if (sg >= 0 && !("sig_to_callback" in seen)) {
+                    seen["sig_to_callback"] = 1
+                    printf "%s\t%s\t%d\t%s\t%.3f\n", side, drv, cyc, "sig_to_callback", ms_field(txt, "ms") - sg
+                }
                 step("remove", t)
             }
             if (txt ~ /"t":"detached"/) step("detached", t)
