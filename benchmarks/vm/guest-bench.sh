@@ -1,0 +1,115 @@
+#!/bin/sh
+# Guest side of the VM benchmark (run once by init.sh through hp.run=/bench/guest-bench.sh; everything
+# goes to the console, ttyS0, where the host stamps each line as it arrives).
+#
+# Devices (plugged by the host at boot): the QEMU e1000 "dut" at rp1 (0000:01:00.0) for DPDK, and the
+# edu device "edu" at rp2 (0000:02:00.0) for our agent. Kernel command line: hp.cycles=N,
+# hp.scen=a,b,... (dpdk-igb_uio, dpdk-vfio-pci, ours-igb_uio, ours-vfio-pci).
+#
+# Protocol: lines "HPB <what> ..." mark the steps; the host pulls and plugs the devices (QMP) when it
+# sees testpmd's "Press enter to exit" or the agent's "attached"/"reattached". The guest never does the
+# removal itself.
+DUT=0000:01:00.0
+EDU=0000:02:00.0
+DEV=/sys/bus/pci/devices
+arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
+mark() { echo "HPB $*"; }
+CYCLES=$(arg cycles); [ -n "$CYCLES" ] || CYCLES=3
+SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="dpdk-igb_uio dpdk-vfio-pci ours-igb_uio ours-vfio-pci"
+
+wait_exists() { # path timeout_s
+    n=0
+    while [ ! -e "$1" ]; do
+        n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1
+        sleep 0.02
+    done
+}
+wait_gone() { # path timeout_s
+    n=0
+    while [ -e "$1" ]; do
+        n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1
+        sleep 0.02
+    done
+}
+bind() { # bdf driver
+    wait_exists $DEV/$1/driver_override 30 || { mark "error no-device $1"; return 1; }
+    cur=$(readlink $DEV/$1/driver 2>/dev/null); cur=${cur##*/}
+    [ "$cur" = "$2" ] && return 0
+    [ -n "$cur" ] && echo "$1" >$DEV/$1/driver/unbind
+    echo "$2" >$DEV/$1/driver_override
+    n=0
+    while [ ! -e $DEV/$1/driver ]; do
+        echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
+        [ -e $DEV/$1/driver ] && break
+        n=$((n + 1)); [ $n -gt 200 ] && { mark "error bind $1 $2"; return 1; }
+        sleep 0.02
+    done
+}
+
+mkdir -p /dev/hugepages
+mount -t hugetlbfs nodev /dev/hugepages
+echo 64 >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+mark "guest kernel=$(uname -r) hugepages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) cycles=$CYCLES scen=$SCEN"
+# Every kernel uevent, stamped with the guest's monotonic clock (the first kernel signal of a removal).
+hpguest uevents 86400000 &
+UEV=$!
+sleep 0.3
+
+dpdk_cycle() { # driver cycle
+    drv=$1
+    bind $DUT "$drv" || return 1
+    case "$drv" in
+        igb_uio) mem="--iova-mode=pa -m 64" ;;
+        *) mem="--iova-mode=va --no-huge -m 96" ;;
+    esac
+    rm -f /tmp/tp.in; mkfifo /tmp/tp.in
+    exec 7<>/tmp/tp.in
+    mark "dpdk-start driver=$drv cycle=$2"
+    # stdin is the FIFO: testpmd forwards until it reads a line ("Press enter to exit").
+    dpdk-testpmd -l 0-1 -n 1 -d /dpdk/pmds -a $DUT --log-level=lib.eal:debug --no-telemetry $mem -- \
+        --hot-plug --forward-mode=io --auto-start --total-num-mbufs=2048 --rxq=1 --txq=1 <&7 &
+    tp=$!
+    n=0
+    while [ -e $DEV/$DUT ]; do
+        kill -0 $tp 2>/dev/null || { mark "error testpmd-exited"; break; }
+        n=$((n + 1)); [ $n -gt 6000 ] && { mark "error dut-not-removed"; break; }
+        sleep 0.02
+    done
+    mark "dpdk-gone"
+    # The host plugs it back after DPDK's detach (or a timeout); bind the kernel driver like an admin or
+    # udev rule would, then give DPDK a few seconds to notice and re-attach (it does not, in 22.11).
+    wait_exists $DEV/$DUT 120 || { mark "error dut-not-back"; }
+    mark "dpdk-back"
+    bind $DUT "$drv" && mark "dpdk-rebound driver=$drv"
+    sleep 3
+    echo >&7
+    n=0
+    while kill -0 $tp 2>/dev/null; do
+        n=$((n + 1))
+        [ $n = 250 ] && kill -INT $tp
+        [ $n = 500 ] && kill -KILL $tp
+        sleep 0.02
+    done
+    wait $tp; rc=$?
+    exec 7>&-
+    mark "dpdk-end driver=$drv cycle=$2 rc=$rc"
+}
+
+ours() { # driver
+    bind $EDU "$1" || return 1
+    mark "ours-start driver=$1 cycles=$CYCLES"
+    /agent/hotplug-vm-agent hotplug $EDU "$1" "$CYCLES"
+    mark "ours-end driver=$1 rc=$?"
+}
+
+for s in $SCEN; do
+    case "$s" in
+        dpdk-*)
+            c=1
+            while [ $c -le "$CYCLES" ]; do dpdk_cycle "${s#dpdk-}" $c || break; c=$((c + 1)); done ;;
+        ours-*) ours "${s#ours-}" ;;
+        *) mark "error unknown scenario $s" ;;
+    esac
+done
+kill $UEV 2>/dev/null
+mark "all-done"

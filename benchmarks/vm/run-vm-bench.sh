@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# End-to-end VM benchmark (issue 7): QMP device_del in a QEMU guest -> first kernel signal -> REMOVE ->
+# detached/released, and device_add -> re-attach, for DPDK 22.11's `dpdk-testpmd --hot-plug` (io
+# forwarding on a QEMU e1000, net_e1000_em PMD) and for our agent (tests/Hotplug.VmAgent, on QEMU's edu
+# device), both over igb_uio and vfio-pci, in the same guest boot, same kernel, same QMP.
+#
+#   benchmarks/vm/run-vm-bench.sh [OUT_JSON] [--cycles N] [--scen LIST] [--keep]
+#
+# OUT_JSON defaults to artifacts/bench/vm-results.json (the file benchmarks/run.sh reads; set
+# HOTPLUG_BENCH_VM_CMD=benchmarks/vm/run-vm-bench.sh to have run.sh call this). LIST is a comma-separated
+# subset of dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci (default: all), N the cycles of each
+# (default 3). Timing: every line the guest writes on its console (ttyS0) and every QMP message is stamped
+# on arrival with the host's clock (bash $EPOCHREALTIME) next to the stamp of our own device_del /
+# device_add: the same method as tests/Hotplug.VmTests, and the same for both sides. The guest's
+# monotonic stamps (agent "ms", hpguest uevents "ms") stay in the raw log.
+#
+# Needs qemu-system-x86 (TCG), root (apt-get for dpdk-dev, build-image.sh), the .NET 10 SDK (the agent).
+# Writes only under the ignored cache (.vm-cache/bench-runs/) and the JSON file. The guest does its own
+# binding/unbinding; nothing here touches the host's PCI devices.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${HP_VM_CACHE:-$ROOT/.vm-cache}
+OUT=$ROOT/artifacts/bench/vm-results.json
+CYCLES=3
+SCEN=dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci
+KEEP=0
+TOTAL_TIMEOUT=${HP_VM_BENCH_TIMEOUT:-1200}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cycles) CYCLES=$2; shift 2 ;;
+        --scen) SCEN=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -*) echo "run-vm-bench.sh: unknown option $1" >&2; exit 2 ;;
+        *) OUT=$1; shift ;;
+    esac
+done
+log() { echo "vm-bench: $*" >&2; }
+fail() { echo "vm-bench: ERROR: $*" >&2; exit 1; }
+T_START=$EPOCHREALTIME
+
+# ---------------------------------------------------------------- image
+IMG=$(bash "$HERE/build-peer-image.sh" --cache "$CACHE") || fail "building the guest image failed"
+KERNEL=$(sed -n 's/^KERNEL=//p' <<<"$IMG")
+INITRD=$(sed -n 's/^INITRD=//p' <<<"$IMG")
+TPVER=$(sed -n 's/^TESTPMD_VERSION=//p' <<<"$IMG")
+T_IMAGE=$EPOCHREALTIME
+
+# ---------------------------------------------------------------- boot
+RUN=$CACHE/bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$
+mkdir -p "$RUN"
+LOGF=$RUN/events.tlog          # "<host epoch s> <source> <line>", source: con | qmp | host
+for f in con qmp; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
+: >"$LOGF"
+stamp() { # source: stamps every line of stdin
+    local l
+    while IFS= read -r l; do
+        printf '%s %s %s\n' "$EPOCHREALTIME" "$1" "${l//$'\r'/}" >>"$LOGF"
+    done
+}
+stamp con <"$RUN/con.out" &
+READERS=$!
+stamp qmp <"$RUN/qmp.out" &
+READERS="$READERS $!"
+
+APPEND="console=ttyS0 loglevel=6 intel_iommu=on iommu=pt panic=-1 hp.run=/bench/guest-bench.sh hp.cycles=$CYCLES hp.scen=$SCEN"
+QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
+    -nodefaults -no-reboot -display none -monitor none
+    -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
+    -chardev "pipe,id=con,path=$RUN/con" -serial chardev:con
+    -chardev "pipe,id=qmp,path=$RUN/qmp" -mon chardev=qmp,mode=control
+    -device intel-iommu,intremap=on
+    -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10
+    -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
+    -device e1000,id=dut,bus=rp1
+    -device edu,id=edu,bus=rp2)
+printf '%q ' "${QEMU[@]}" >"$RUN/qemu.cmdline"
+"${QEMU[@]}" >"$RUN/qemu.stderr" 2>&1 &
+QPID=$!
+echo "$QPID" >"$RUN/qemu.pid"
+cleanup() {
+    kill "$QPID" 2>/dev/null || true
+    [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null || true
+    for p in $READERS; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+exec {QIN}>"$RUN/qmp.in"
+qmp() { printf '%s\n' "$1" >&$QIN; }
+host() { printf '%s host %s\n' "$1" "$2" >>"$LOGF"; }
+qmp '{"execute":"qmp_capabilities"}'
+log "guest booting (pid $QPID, run $RUN)"
+
+# ---------------------------------------------------------------- drive: pull and plug on the guest's cues
+exec {CON}< <(exec tail -n +1 -f "$LOGF")
+TAILPID=$!
+state=boot; pulled=""; t_pull=0; dead=0; gone=0; ours_left=0; dev=""
+now_s() { echo "${EPOCHREALTIME%.*}"; }
+pull() { # qmp id
+    sleep 1
+    local t=$EPOCHREALTIME
+    qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"$1\"}}"
+    host "$t" "device_del $1"
+    pulled=$1; t_pull=$(now_s); dead=0; gone=0
+}
+plug() { # id driver bus
+    local t=$EPOCHREALTIME
+    qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"$2\",\"id\":\"$1\",\"bus\":\"$3\"}}"
+    host "$t" "device_add $1"
+    pulled=""
+}
+deadline=$(( $(now_s) + TOTAL_TIMEOUT ))
+ok=0
+while :; do
+    if [ "$(now_s)" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
+    if ! kill -0 "$QPID" 2>/dev/null; then log "QEMU exited"; break; fi
+    line=""
+    if ! IFS= read -r -t 0.5 -u "$CON" line; then
+        line=""
+    fi
+    src=${line#* }; src=${src%% *}
+    text=${line#* * }
+    case "$src:$text" in
+        con:*"HPB all-done"*) ok=1; log "guest done"; break ;;
+        con:*"HPB error"*) log "guest: $text" ;;
+        con:*"HPB dpdk-start"*) state=dpdk-wait; log "${text#HPB }" ;;
+        con:*"HPB ours-start"*) state=ours; ours_left=$CYCLES; log "${text#HPB }" ;;
+        con:*"HPB dpdk-end"*|con:*"HPB ours-end"*) state=idle; log "${text#HPB }" ;;
+        con:*"Press enter to exit"*) [ "$state" = dpdk-wait ] && { pull dut; state=dpdk-pulled; } ;;
+        con:*'"t":"attached"'*|con:*'"t":"reattached"'*)
+            if [ "$state" = ours ] && [ "$ours_left" -gt 0 ]; then
+                pull edu; state=ours-pulled; ours_left=$((ours_left - 1))
+            fi ;;
+        qmp:*DEVICE_DELETED*'"device": "'*) case "$text" in *"\"$pulled\""*) gone=1 ;; esac ;;
+        con:*detached*) case "$state" in dpdk-pulled|ours-pulled) dead=1 ;; esac ;;
+    esac
+    # Plug back once the device is gone from QEMU and the app has detached (DPDK: or 15 s passed).
+    if [ -n "$pulled" ] && [ "$gone" = 1 ]; then
+        if [ "$dead" = 1 ] || [ $(( $(now_s) - t_pull )) -gt 15 ]; then
+            [ "$dead" = 1 ] || log "no detach 15 s after device_del $pulled: plugging back anyway"
+            sleep 0.5   # let late lines land before the ADD
+            case "$pulled" in dut) plug dut e1000 rp1; state=dpdk-plugged ;; edu) plug edu edu rp2; state=ours ;; esac
+        fi
+    fi
+done
+T_GUEST=$EPOCHREALTIME
+sleep 1
+cleanup
+trap - EXIT
+[ "$ok" = 1 ] || { tail -n 60 "$LOGF" >&2; fail "the guest did not finish (log: $LOGF)"; }
+
+# ---------------------------------------------------------------- parse
+# One row per cycle and step: "scenario driver cycle step ms_from_trigger".
+awk -f "$HERE/parse.awk" "$LOGF" "$LOGF" >"$RUN/steps.tsv"
+log "steps: $RUN/steps.tsv"
+column -t "$RUN/steps.tsv" >&2 2>/dev/null || cat "$RUN/steps.tsv" >&2
+
+KVER=$(grep -o 'HPB guest kernel=[^ ]*' "$LOGF" | head -1 | sed 's/.*kernel=//')
+QVER=$(qemu-system-x86_64 --version | head -1 | grep -o 'version [0-9.]*' | cut -d' ' -f2)
+RUNTXT="guest kernel $KVER, QEMU $QVER TCG (-cpu max, q35, 2 vCPUs, ACPI hotplug), DPDK testpmd $TPVER, $CYCLES cycles, host $(date -u +%Y-%m-%dT%H:%MZ), log $LOGF"
+mkdir -p "$(dirname "$OUT")"
+awk -v run="$RUNTXT" -f "$HERE/figures.awk" "$RUN/steps.tsv" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+T_END=$EPOCHREALTIME
+log "wrote $OUT; image $(awk -v a="$T_START" -v b="$T_IMAGE" 'BEGIN{printf "%.0f", b-a}') s, guest $(awk -v a="$T_IMAGE" -v b="$T_GUEST" 'BEGIN{printf "%.0f", b-a}') s, total $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}') s"
+[ "$KEEP" = 1 ] || rm -f "$RUN"/*.in "$RUN"/*.out
