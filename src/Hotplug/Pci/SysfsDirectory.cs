@@ -44,9 +44,8 @@ internal sealed unsafe class SysfsDirectory : IDisposable
     public string? ReadText(string name)
     {
         byte* buffer = stackalloc byte[4096]; // a sysfs attribute is at most one page
-        int fd;
-        fixed (byte* n = Encoding.UTF8.GetBytes(name + "\0"))
-            fd = openat(_fd.Fd, n, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+        byte* n = stackalloc byte[256];
+        int fd = openat(_fd.Fd, CString(name, n, 256), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
         if (fd < 0)
         {
             int e = Errno.Last;
@@ -74,13 +73,20 @@ internal sealed unsafe class SysfsDirectory : IDisposable
     public string? LinkName(string name)
     {
         byte* buffer = stackalloc byte[4096];
-        long n;
-        fixed (byte* p = Encoding.UTF8.GetBytes(name + "\0"))
-            n = (long)readlinkat(_fd.Fd, p, buffer, 4096);
+        byte* p = stackalloc byte[256];
+        long n = (long)readlinkat(_fd.Fd, CString(name, p, 256), buffer, 4096);
         if (n <= 0)
             return null; // absent (ENOENT) or not a link (EINVAL)
         string target = Encoding.UTF8.GetString(buffer, (int)n).TrimEnd('/');
         return System.IO.Path.GetFileName(target);
+    }
+
+    /// <summary>Writes <paramref name="s"/> NUL-terminated into <paramref name="buffer"/> (no heap allocation).</summary>
+    private static byte* CString(string s, byte* buffer, int size)
+    {
+        int len = Encoding.UTF8.GetBytes(s, new Span<byte>(buffer, size - 1));
+        buffer[len] = 0;
+        return buffer;
     }
 
     public void Dispose() => _fd.Dispose();
