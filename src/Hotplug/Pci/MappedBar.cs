@@ -70,8 +70,8 @@ public sealed unsafe class MappedBar : IDisposable
     private nint Checked(ulong offset, uint size)
     {
         nint a = _address;
-        // Length >= 8 (checked at construction), so Length - size cannot wrap; one branch for both cases.
-        if ((a == 0) | (offset > Length - size))
+        // Length >= 8 (checked at construction), so Length - size cannot wrap.
+        if (a == 0 || offset > Length - size)
             Throw(offset, size);
         return a + (nint)offset;
     }
