@@ -332,11 +332,12 @@ public sealed class PciBus : IBus
             return false;
         foreach (var bar in d.MappedBars)
             bar.Remap();
-        d.UioWatch?.Dispose();
-        d.UioWatch = null;
-        // vfio: the remap replaced the vfio mappings; closing the device fd lets the kernel finish. That
-        // close can take milliseconds, so it runs right after the REMOVE callbacks, not before them.
-        // A detach from inside the callbacks releases it at once; the deferred release is then a no-op.
+        // The uio node and the vfio device fd are closed right after the REMOVE callbacks, not before
+        // them: a close of a departing device can take milliseconds, and the data path is safe already
+        // (the remap above). Closing the vfio fd is what lets the kernel finish the removal.
+        // A detach from inside the callbacks closes them at once; the deferred close is then a no-op.
+        if (d.UioWatch is { } watch)
+            Host.AfterCallbacks(watch.Dispose);
         if (d.Vfio is { } vfio)
         {
             _pendingReleases++;

@@ -52,7 +52,7 @@ internal sealed unsafe class UioWatch : IDisposable
 
     public void Dispose()
     {
-        _watch.Dispose();
+        _watch.Dispose(); // both idempotent
         _fd.Dispose();
     }
 }
