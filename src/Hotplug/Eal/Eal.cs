@@ -142,7 +142,6 @@ public sealed class Eal : IDisposable
             var bus = Buses.Get(busName);
             string name = Canonical(bus, deviceName);
             var device = bus.Plug(name, args);
-            _scannedOnce.Add(bus);
             _lastPublished.Remove(bus.Name + "/" + device.Name); // a new life: its next REMOVE must be told
             return device;
         }
