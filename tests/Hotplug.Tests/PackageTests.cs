@@ -69,9 +69,8 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
               <packageSources>
-                <clear />
-                <add key="local" value="{feed}" />
-                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
+                <!-- The local feed first; the machine's own sources (from its user config) for the dependencies. -->
+                <add key="hotplug-local-feed" value="{feed}" />
               </packageSources>
             </configuration>
             """);
