@@ -43,7 +43,22 @@ switch (mode)
             Console.WriteLine("null-reference-exception");
             return 0;
         }
+    case "installed-over":
+        unsafe
+        {
+            // Someone installs another SIGBUS action over ours (here: SIG_IGN); disabling must leave it in place.
+            byte* act = stackalloc byte[512];
+            new Span<byte>(act, 512).Clear();
+            *(nint*)act = 1; // SIG_IGN, the first field of glibc's struct sigaction
+            if (sigaction(SIGBUS, (sigaction*)act, null) != 0)
+                return 3;
+            eal.DisableHotplugHandling();
+            byte* cur = stackalloc byte[512];
+            sigaction(SIGBUS, null, (sigaction*)cur);
+            Console.WriteLine(*(nint*)cur == 1 ? "theirs-kept" : $"replaced:{*(nint*)cur:x}");
+            return 0;
+        }
     default:
-        Console.Error.WriteLine("usage: Hotplug.CrashProbe unregistered-sigbus|null-deref [--no-handling]");
+        Console.Error.WriteLine("usage: Hotplug.CrashProbe unregistered-sigbus|null-deref|installed-over [--no-handling]");
         return 2;
 }

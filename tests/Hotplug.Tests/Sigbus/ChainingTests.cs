@@ -56,6 +56,14 @@ public class ChainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Disable_leaves_a_handler_installed_over_ours_in_place()
+    {
+        var r = RunProbe("installed-over");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("theirs-kept", r.Stdout);
+    }
+
+    [Fact]
     public void Only_one_eal_at_a_time_may_own_the_process_wide_handler()
     {
         using var a = new global::Hotplug.Eal.Eal(new EalOptions { Pci = null });
