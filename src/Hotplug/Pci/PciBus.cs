@@ -13,7 +13,10 @@ namespace Hotplug.Pci;
 /// </summary>
 public sealed partial class PciBus : IBus
 {
+    // Changed only under the Eal's lock; _sync also guards it so an app thread can take a snapshot or look a
+    // device up while the event thread changes it.
     private readonly SortedDictionary<PciAddress, PciDevice> _devices = [];
+    private readonly Lock _sync = new();
     private readonly List<PciDriver> _drivers = [];
     private readonly HashSet<PciAddress> _allow;
     private readonly HashSet<PciAddress> _block;
@@ -42,10 +45,10 @@ public sealed partial class PciBus : IBus
     public SysfsPciScanner Scanner { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<Device> Devices => [.. _devices.Values];
+    public IReadOnlyList<Device> Devices { get { lock (_sync) return [.. _devices.Values]; } }
 
     /// <summary>The PCI devices known now, by address.</summary>
-    public IReadOnlyList<PciDevice> PciDevices => [.. _devices.Values];
+    public IReadOnlyList<PciDevice> PciDevices { get { lock (_sync) return [.. _devices.Values]; } }
 
     /// <summary>The registered drivers, in probe order.</summary>
     public IReadOnlyList<PciDriver> Drivers => _drivers;
@@ -88,7 +91,7 @@ public sealed partial class PciBus : IBus
             seen.Add(info.Address);
             if (!_devices.TryGetValue(info.Address, out var d))
             {
-                _devices[info.Address] = new PciDevice(this, info);
+                SetDevice(info.Address, new PciDevice(this, info));
                 added.Add(info.Address.ToString());
             }
             else if (d.State == DeviceState.Parsed)
@@ -107,7 +110,7 @@ public sealed partial class PciBus : IBus
         foreach (var d in _devices.Values.Where(d => !seen.Contains(d.Address)).ToList())
         {
             if (d.Driver is null)
-                _devices.Remove(d.Address);
+                RemoveDevice(d.Address);
             else
                 HotUnplugHandler(d);
             removed.Add(d.Name);
@@ -136,10 +139,26 @@ public sealed partial class PciBus : IBus
 
     /// <inheritdoc />
     public Device? FindDevice(string name) =>
-        PciAddress.TryParse(name, out var a) && _devices.TryGetValue(a, out var d) ? d : null;
+        PciAddress.TryParse(name, out var a) ? Find(a) : null;
 
     /// <summary>The device at <paramref name="address"/>, or null.</summary>
-    public PciDevice? Find(PciAddress address) => _devices.GetValueOrDefault(address);
+    public PciDevice? Find(PciAddress address)
+    {
+        lock (_sync)
+            return _devices.GetValueOrDefault(address);
+    }
+
+    private void SetDevice(PciAddress address, PciDevice device)
+    {
+        lock (_sync)
+            _devices[address] = device;
+    }
+
+    private void RemoveDevice(PciAddress address)
+    {
+        lock (_sync)
+            _devices.Remove(address);
+    }
 
     /// <inheritdoc />
     public bool TryParseDeviceName(string name, [NotNullWhen(true)] out string? canonical)
@@ -161,7 +180,7 @@ public sealed partial class PciBus : IBus
         }
         catch (DirectoryNotFoundException)
         {
-            _devices.Remove(address);
+            RemoveDevice(address);
             throw new DeviceNotFoundException(Name, canonicalName, $"not in {Scanner.Root}");
         }
         catch (SysfsFormatException e)
@@ -169,7 +188,7 @@ public sealed partial class PciBus : IBus
             throw new HotplugException($"pci:{canonicalName} cannot be read: {e.Message}", e);
         }
         if (d is null)
-            _devices[address] = d = new PciDevice(this, info);
+            SetDevice(address, d = new PciDevice(this, info));
         else
         {
             d.Info = info;
@@ -319,7 +338,7 @@ public sealed partial class PciBus : IBus
         bool gone = d.State is DeviceState.Removed or DeviceState.Fault;
         d.SetAttached(null, DeviceState.Parsed);
         if (gone)
-            _devices.Remove(d.Address); // a rescan or plug reads the new device fresh
+            RemoveDevice(d.Address); // a rescan or plug reads the new device fresh
         _logger.LogInformation("{Device} detached", d.Name);
     }
 
