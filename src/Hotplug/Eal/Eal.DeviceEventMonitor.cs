@@ -1,13 +1,10 @@
-using System.Runtime.CompilerServices;
 using Hotplug.Events;
-using Hotplug.Linux;
 using Hotplug.Pci;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hotplug.Eal;
 
-/// <summary> The uevent monitor and what a kernel uevent does. </summary>
+/// <summary>The uevent monitor and what a kernel uevent does.</summary>
 public sealed partial class Eal
 {
     /// <summary>Starts the uevent monitor (DPDK's rte_dev_event_monitor_start). Reference counted.</summary>

@@ -1,13 +1,11 @@
 using System.Runtime.CompilerServices;
 using Hotplug.Events;
 using Hotplug.Linux;
-using Hotplug.Pci;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hotplug.Eal;
 
-/// <summary> Hotplug handling: the SIGBUS shim, the fault channel, and the one place a removal is decided. </summary>
+/// <summary>Hotplug handling: the SIGBUS shim, the fault channel, and the one place a removal is decided.</summary>
 public sealed partial class Eal
 {
     /// <summary>

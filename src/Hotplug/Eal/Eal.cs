@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Hotplug.Events;
 using Hotplug.Linux;
 using Hotplug.Pci;

@@ -1,9 +1,6 @@
-using System.Runtime.CompilerServices;
-using System.Diagnostics.CodeAnalysis;
 using Hotplug.Eal;
 using Hotplug.Events;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hotplug.Pci;
 
