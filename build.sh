@@ -27,7 +27,7 @@ command -v gcc >/dev/null || apt_install gcc libc6-dev
 command -v dotnet >/dev/null || { echo "build.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-passed=0 failed=0
+passed=0 failed=0 failed_names=()
 run_tests() { # project [filter]
   local log
   log=$(mktemp)
@@ -41,12 +41,19 @@ run_tests() { # project [filter]
   p=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
   f=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  local name
+  while IFS= read -r name; do failed_names+=("$name"); done \
+    < <(grep -E '^ +Failed [A-Za-z_][A-Za-z0-9_.]* \[' "$log" | sed -E 's/^ +Failed //' || true)
   rm -f "$log"
   if ((rc != 0 && ${f:-0} == 0)); then failed=$((failed + 1)); fi
   return "$rc"
 }
 
-summary() { echo "tests: $passed passed, $failed failed"; }
+summary() {
+  echo "tests: $passed passed, $failed failed"
+  local name
+  for name in "${failed_names[@]}"; do echo "  FAILED: $name"; done
+}
 
 case $verb in
   build) dotnet build Hotplug.sln ;;

@@ -58,14 +58,20 @@ internal static class DemoCommand
         uint lastValue = 0;
         var dataPath = new Thread(() =>
         {
-            while (!removed.IsSet)
+            // Like a real poll loop: check the stop flag, then touch the device. The pass that sees the flag
+            // still reads once more, so the last value is read after the REMOVE (the BAR was remapped before
+            // REMOVE was published), however late the scheduler let this thread run.
+            bool stopping;
+            do
             {
+                stopping = removed.IsSet;
                 lastValue = bar.Read32(EduDriver.IdRegister);
                 bar.Write32(EduDriver.InvertRegister, (uint)reads);
                 reads++;
                 if (lastValue != EduDriver.ExpectedId)
                     deadReads++;
             }
+            while (!stopping);
         }) { Name = "data-path", IsBackground = true };
         dataPath.Start();
         Thread.Sleep(200);
@@ -118,8 +124,16 @@ internal static class DemoCommand
         AnsiConsole.Write(table);
 
         uint dead = fill == BarFill.AllOnes ? 0xFFFFFFFF : 0;
-        bool ok = gotRemove && stopped && detached && lastValue == dead && reattachedId == EduDriver.ExpectedId;
-        AnsiConsole.MarkupLine(ok ? "[green]survived the surprise removal[/]" : "[red]demo FAILED[/]");
-        return ok ? 0 : 1;
+        var failures = new List<string>();
+        if (!gotRemove) failures.Add("no REMOVE within 10 s");
+        if (!stopped) failures.Add("the data path did not stop");
+        if (!detached) failures.Add("the device was not detached");
+        if (lastValue != dead) failures.Add($"the last read after REMOVE gave 0x{lastValue:x8}, not 0x{dead:x8}");
+        if (reattachedId != EduDriver.ExpectedId) failures.Add($"the re-attached device reads 0x{reattachedId:x8}");
+        if (failures.Count == 0)
+            AnsiConsole.MarkupLine("[green]survived the surprise removal[/]");
+        else
+            AnsiConsole.MarkupLineInterpolated($"[red]demo FAILED:[/] {string.Join("; ", failures)}");
+        return failures.Count == 0 ? 0 : 1;
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hotplug.Cli;
+using Spectre.Console;
 
 namespace Hotplug.Tests.Cli;
 
@@ -11,8 +12,21 @@ public class DemoCommandTests
     [InlineData("Zero")]
     public void The_demo_survives_the_surprise_removal_and_exits_0(string fill)
     {
-        var root = new RootCommand("test") { DemoCommand.Create() };
-        int code = root.Parse(["demo", "--fill", fill]).Invoke();
-        Assert.Equal(0, code); // 0 only if REMOVE came, the data path stopped on the dead value, and detach + re-attach worked
+        var saved = AnsiConsole.Console;
+        var text = new StringWriter();
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No });
+        int code;
+        try
+        {
+            var root = new RootCommand("test") { DemoCommand.Create() };
+            code = root.Parse(["demo", "--fill", fill]).Invoke();
+        }
+        finally
+        {
+            AnsiConsole.Console = saved;
+        }
+        // 0 only if REMOVE came, the data path read the dead value after it, and detach + re-attach worked.
+        Assert.True(code == 0, $"exit code {code}; the demo printed:\n{text}");
+        Assert.Contains("survived the surprise removal", text.ToString());
     }
 }
