@@ -202,12 +202,16 @@ public sealed class QemuGuest : IDisposable
     public string ConsoleLog => File.Exists(ConsoleLogPath) ? ReadShared(ConsoleLogPath) : "(no console log)";
 
     /// <summary>All that explains this guest's state: QEMU's own output, the console log and the control channel.</summary>
-    public string DescribeState()
+    public string DescribeState(int consoleTailLines = int.MaxValue)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"----- guest {RunDir} (pid {Pid}, {(_process.HasExited ? $"exited {_process.ExitCode}" : "running")}) -----");
         lock (_qemuStderr) if (_qemuStderr.Length > 0) sb.AppendLine("----- qemu stderr -----").Append(_qemuStderr);
-        sb.AppendLine("----- console (ttyS0) -----").AppendLine(ConsoleLog);
+        string console = ConsoleLog;
+        string[] lines = console.Split('\n');
+        if (lines.Length > consoleTailLines)
+            console = $"(last {consoleTailLines} of {lines.Length} lines; all in {ConsoleLogPath})\n" + string.Join('\n', lines[^consoleTailLines..]);
+        sb.AppendLine("----- console (ttyS0) -----").AppendLine(console);
         sb.AppendLine("----- control channel (virtio-serial hp.ctl) -----").AppendLine(Channel.Text);
         sb.AppendLine("----- QMP -----").AppendLine(Qmp?.Log.Text ?? "(not connected)");
         return sb.ToString();
@@ -222,7 +226,7 @@ public sealed class QemuGuest : IDisposable
         _ctl.Dispose();
         Qmp?.Dispose();
         try { _ctlReader.Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
-        string state = DescribeState();
+        string state = DescribeState(consoleTailLines: 15); // a failure's message already holds the whole console
         try
         {
             File.WriteAllText(Path.Combine(RunDir, "channel.log"), Channel.Text);
