@@ -110,9 +110,17 @@ public sealed partial class PciBus : IBus
         foreach (var d in _devices.Values.Where(d => !seen.Contains(d.Address)).ToList())
         {
             if (d.Driver is null)
+            {
                 RemoveDevice(d.Address);
+            }
             else
+            {
+                // Attached devices stay listed (Removed) until the app detaches them: report them once.
+                if (d.GoneReportedByScan)
+                    continue;
+                d.GoneReportedByScan = true;
                 HotUnplugHandler(d);
+            }
             removed.Add(d.Name);
         }
         return new BusScanResult(added, removed, errors);

@@ -32,6 +32,9 @@ public sealed class PciDevice : Device
 
     internal VfioDevice? Vfio { get; set; }
 
+    /// <summary>A scan has already reported this attached device as gone; later scans do not repeat it.</summary>
+    internal bool GoneReportedByScan { get; set; }
+
     internal void SetAttached(PciDriver? driver, DeviceState state)
     {
         base.Driver = driver;

@@ -513,6 +513,8 @@ public sealed class PciBusTests : IDisposable
 
         sim.Remove();
         Assert.Equal([A], eal.Scan().Removed);
+        Assert.Empty(eal.Scan().Removed); // reported once, though it stays listed until detached
+        Assert.Same(d, eal.Pci!.FindDevice(A));
         Assert.Equal(DeviceState.Removed, d.State);
         Assert.True(d.Bar(0).IsRemapped);
         Assert.Equal(0xFFFFFFFFu, d.Bar(0).Read32(0)); // dead memory, no SIGBUS
