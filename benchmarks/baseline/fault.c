@@ -8,11 +8,13 @@
  *       One sample per iteration: the time around the faulting read (fault + handler + remap + the
  *       resumed access). "tiny" is a 15-line handler of its own (the floor); "shim" is libhotplug_shim
  *       called directly from C (our handler without the managed runtime).
- *   fault notify <iterations> [wake|access]
- *       The floor of "fault -> another thread knows": the tiny handler (4 KiB, all-ones) stamps the fault
- *       time and writes an eventfd; a thread blocked in read() on it stamps its wake-up.
+ *   fault notify <iterations> [wake|access] [ones|zero] [bytes]
+ *       The floor of "fault -> another thread knows": the tiny handler (default 4 KiB, all-ones) stamps
+ *       the fault time and writes an eventfd; a thread blocked in read() on it stamps its wake-up.
  *       wake (default): sample = wake - fault. access: sample = the time around the faulting read, as in
- *       remap mode but with that thread being woken (what a design that must wake a thread pays).
+ *       remap mode but with that thread being woken (what a design that must wake a thread pays). Having
+ *       run on the other CPU, that thread also makes a remap that frees page tables (BARs of 1 MiB and
+ *       up) pay a TLB-flush IPI to that CPU, as any multi-threaded process does.
  *
  * Each iteration re-arms from scratch: a fresh memfd, a fresh mapping, truncate, access.
  */
@@ -175,12 +177,13 @@ static void *notify_reader(void *arg)
     }
 }
 
-static int run_notify(int iters, int access)
+static int run_notify(int iters, int access, int ones, size_t len)
 {
-    const size_t len = 4096;
     int64_t *samples = calloc((size_t)iters, sizeof *samples);
-    g_fill_ones = 1;
-    g_ones_fd = make_ones(len);
+    uint32_t expect = ones ? 0xFFFFFFFFu : 0;
+    g_fill_ones = ones;
+    if (ones)
+        g_ones_fd = make_ones(len);
     g_notify_efd = eventfd(0, EFD_CLOEXEC);
     g_done_efd = eventfd(0, EFD_CLOEXEC);
     if (g_notify_efd < 0 || g_done_efd < 0)
@@ -202,8 +205,8 @@ static int run_notify(int iters, int access)
         uint64_t c;
         if (read(g_done_efd, &c, sizeof c) != sizeof c)
             die("read done");
-        if (v != 0xFFFFFFFFu) {
-            fprintf(stderr, "iteration %d read 0x%08x\n", i, v);
+        if (v != expect) {
+            fprintf(stderr, "iteration %d read 0x%08x, expected 0x%08x\n", i, v, expect);
             return 1;
         }
         samples[i] = access ? t1 - t0 : atomic_load(&g_wake_ns) - atomic_load(&g_fault_ns);
@@ -211,7 +214,9 @@ static int run_notify(int iters, int access)
         munmap((void *)bar, len);
         close(fd);
     }
-    report(access ? "fault_notify access" : "fault_notify wake", samples, iters);
+    char name[64];
+    snprintf(name, sizeof name, "fault_notify %s %s %zu", access ? "access" : "wake", ones ? "ones" : "zero", len);
+    report(name, samples, iters);
     return 0;
 }
 
@@ -221,9 +226,10 @@ int main(int argc, char **argv)
     if (argc == 6 && strcmp(argv[1], "remap") == 0)
         return run_remap(strcmp(argv[2], "ones") == 0, (size_t)strtoull(argv[3], NULL, 0), atoi(argv[4]),
                          strcmp(argv[5], "shim") == 0);
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "notify") == 0)
-        return run_notify(atoi(argv[2]), argc == 4 && strcmp(argv[3], "access") == 0);
+    if (argc >= 3 && argc <= 6 && strcmp(argv[1], "notify") == 0)
+        return run_notify(atoi(argv[2]), argc >= 4 && strcmp(argv[3], "access") == 0,
+                          argc < 5 || strcmp(argv[4], "zero") != 0, argc == 6 ? (size_t)strtoull(argv[5], NULL, 0) : 4096);
     fprintf(stderr, "usage: %s remap <ones|zero> <bytes> <iterations> <tiny|shim>\n"
-                    "       %s notify <iterations> [wake|access]\n", argv[0], argv[0]);
+                    "       %s notify <iterations> [wake|access] [ones|zero] [bytes]\n", argv[0], argv[0]);
     return 2;
 }

@@ -81,18 +81,24 @@ public static class FaultFigures
             results.Add(new FigureResult("fault_remap_ones_4k_unpinned", ours, tiny, "<= 1.1x", "C, own 15-line SIGBUS handler",
                 "no thread placement: the woken event thread can run on the faulting CPU first"));
         }
+        foreach (var fill in new[] { "ones", "zero" })
         {
-            // The fairer floor for a design that must tell another thread: the C tiny handler that also
-            // wakes a thread blocked on an eventfd (placed like our event thread). In a VM the cross-CPU
-            // wake-up (an IPI, a VM exit) lands on the faulting thread.
-            var cWake = new Samples();
-            for (int r = 0; r < o.Rounds; r++)
-                cWake.AddRange(Baseline.Run(o.BinDir, "fault", "notify", N(400 * o.Scale / o.Rounds), "access"));
-            var ours = results.First(x => x.Name == "fault_remap_ones_4k").Ours;
-            Log.Info($"fault_remap_ones_4k_vs_c_wake: ours median {FigureResult.Fmt(ours.MedianUs)} us, C tiny + wake {FigureResult.Fmt(cWake.MedianUs)} us");
-            results.Add(new FigureResult("fault_remap_ones_4k_vs_c_wake", ours, cWake, "-",
-                "C, own handler that also wakes a thread blocked in read() on an eventfd",
-                "same managed samples as fault_remap_ones_4k; a baseline that pays the wake-up we must pay"));
+            foreach (var (label, bytes) in Sizes)
+            {
+                // The fairer floor for a design that must tell another thread: the C tiny handler that also
+                // wakes a thread blocked on an eventfd (placed like our event thread). In a VM the cross-CPU
+                // wake-up (an IPI, a VM exit) lands on the faulting thread; and because that thread has run
+                // on the other CPU, a remap that frees page tables (1 MiB and up) pays a TLB-flush IPI too.
+                var cWake = new Samples();
+                for (int r = 0; r < o.Rounds; r++)
+                    cWake.AddRange(Baseline.Run(o.BinDir, "fault", "notify", N(400 * o.Scale / o.Rounds), "access", fill, bytes.ToString(CultureInfo.InvariantCulture)));
+                string name = $"fault_remap_{fill}_{label}";
+                var ours = results.First(x => x.Name == name).Ours;
+                Log.Info($"{name}_vs_c_wake: ours median {FigureResult.Fmt(ours.MedianUs)} us, C tiny + wake {FigureResult.Fmt(cWake.MedianUs)} us");
+                results.Add(new FigureResult($"{name}_vs_c_wake", ours, cWake, "-",
+                    "C, own handler that also wakes a thread blocked in read() on an eventfd",
+                    $"same managed samples as {name}; a baseline that pays the wake-up we must pay"));
+            }
         }
         var notify = new Samples();
         for (int r = 0; r < o.Rounds; r++)
