@@ -16,8 +16,7 @@ internal sealed class HotplugLoop
     private readonly string _kernelDriver;
     private readonly int _cycles;
     private readonly BlockingCollection<DeviceEvent> _events = new();
-    private Thread? _dataPath;
-    private volatile bool _running;
+    private EduDataPath? _dataPath;
 
     public HotplugLoop(string bdf, string kernelDriver, int cycles)
     {
@@ -97,54 +96,21 @@ internal sealed class HotplugLoop
         return id == EduDriver.Identification;
     }
 
-    private long _reads, _deadReads, _inverterErrors;
-    private uint _last;
-
-    private void StartDataPath(MappedBar bar)
-    {
-        _reads = _deadReads = _inverterErrors = 0;
-        _running = true;
-        _dataPath = new Thread(() =>
-        {
-            uint previous = EduDriver.Identification;
-            uint n = 0;
-            while (_running)
-            {
-                uint v = bar.Read32(0);
-                _reads++;
-                if (v != EduDriver.Identification) _deadReads++;
-                if (v != previous)
-                {
-                    uint seen = v;
-                    Report.Emit("value", w => w.WriteString("id", $"0x{seen:x8}"));
-                    previous = v;
-                }
-                if ((++n & 63) == 0 && v == EduDriver.Identification)
-                {
-                    bar.Write32(4, n);
-                    uint inv = bar.Read32(4);
-                    if (inv != ~n && bar.Read32(0) == EduDriver.Identification) _inverterErrors++;
-                }
-                _last = v;
-            }
-        }) { IsBackground = true, Name = "edu-datapath" };
-        _dataPath.Start();
-    }
+    private void StartDataPath(MappedBar bar) => _dataPath = new EduDataPath(bar);
 
     private void StopDataPath(int cycle, MappedBar? bar = null)
     {
-        _running = false;
-        _dataPath?.Join();
+        var totals = _dataPath?.Stop() ?? default;
         _dataPath = null;
         // What the BAR reads now, after REMOVE and before the detach (the data path may not have run since).
         uint? final = bar?.Read32(0);
         Report.Emit("datapath-stopped", w =>
         {
             w.WriteNumber("cycle", cycle);
-            w.WriteNumber("reads", _reads);
-            w.WriteNumber("dead_reads", _deadReads);
-            w.WriteString("last", $"0x{_last:x8}");
-            w.WriteNumber("inverter_errors", _inverterErrors);
+            w.WriteNumber("reads", totals.Reads);
+            w.WriteNumber("dead_reads", totals.DeadReads);
+            w.WriteString("last", $"0x{totals.Last:x8}");
+            w.WriteNumber("inverter_errors", totals.InverterErrors);
             if (final is uint f) w.WriteString("final", $"0x{f:x8}");
         });
     }

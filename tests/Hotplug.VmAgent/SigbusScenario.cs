@@ -76,7 +76,7 @@ internal static class SigbusScenario
         {
             dev = driver.Device!;
             var bar = dev.Bar(0);
-            var path = new DataPath(bar);
+            var path = new EduDataPath(bar);
             Thread.Sleep(200);
             long readsBefore = path.Reads;
 
@@ -181,50 +181,5 @@ internal static class SigbusScenario
         BinaryPrimitives.WriteUInt16LittleEndian(b, value);
         config.Write(b);
         Report.Emit("sysfs-command", w => w.WriteString("written", $"0x{value:x4}"));
-    }
-
-    /// <summary>A thread reading register 0x00 (and exercising 0x04) until stopped.</summary>
-    private sealed class DataPath
-    {
-        private readonly Thread _thread;
-        private volatile bool _running = true;
-        private long _reads, _dead;
-        private uint _last;
-
-        public DataPath(MappedBar bar)
-        {
-            _thread = new Thread(() =>
-            {
-                uint previous = EduDriver.Identification, n = 0;
-                while (_running)
-                {
-                    uint v = bar.Read32(0);
-                    Interlocked.Increment(ref _reads);
-                    if (v != EduDriver.Identification) _dead++;
-                    if (v != previous)
-                    {
-                        uint seen = v;
-                        Report.Emit("value", w => w.WriteString("id", $"0x{seen:x8}"));
-                        previous = v;
-                    }
-                    if ((++n & 63) == 0 && v == EduDriver.Identification)
-                    {
-                        bar.Write32(4, n);
-                        _ = bar.Read32(4);
-                    }
-                    _last = v;
-                }
-            }) { IsBackground = true, Name = "edu-datapath" };
-            _thread.Start();
-        }
-
-        public long Reads => Interlocked.Read(ref _reads);
-
-        public (long Reads, long DeadReads, uint Last) Stop()
-        {
-            _running = false;
-            _thread.Join();
-            return (_reads, _dead, _last);
-        }
     }
 }

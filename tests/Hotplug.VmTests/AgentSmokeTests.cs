@@ -8,18 +8,9 @@ namespace Hotplug.VmTests;
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
-public sealed class AgentSmokeTests
+public sealed class AgentSmokeTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     private const string Dev = QemuGuest.EduSysfs;
-    private readonly VmFixture _fixture;
-    private readonly ITestOutputHelper _output;
-
-    public AgentSmokeTests(VmFixture fixture, ITestOutputHelper output)
-    {
-        _fixture = fixture;
-        _output = output;
-    }
-
     private static List<JsonElement> Lines(GuestCommandResult r) =>
         r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(l => l.StartsWith('{'))
@@ -36,7 +27,7 @@ public sealed class AgentSmokeTests
     [Fact]
     public async Task Agent_runs_under_NativeAOT_and_reads_edu_through_uio_and_vfio()
     {
-        using var guest = await QemuGuest.StartAsync(_fixture.Image, _output, new QemuGuestOptions { Name = "agent" });
+        using var guest = await StartGuestAsync("agent");
 
         var hello = await guest.RunOkAsync($"{AgentBuild.GuestPath} hello");
         Assert.True(Single(hello, "hello").GetProperty("aot").GetBoolean(), hello.ToString());
@@ -49,7 +40,7 @@ public sealed class AgentSmokeTests
         {
             await guest.RunOkAsync($"echo {driver} > {Dev}/driver_override && echo {QemuGuest.EduBdf} > /sys/bus/pci/drivers_probe && readlink {Dev}/driver");
             var read = await guest.RunAsync($"{AgentBuild.GuestPath} edu-read {QemuGuest.EduBdf}");
-            _output.WriteLine($"[Vm] {driver}: {read.Output.Trim()}");
+            Output.WriteLine($"[Vm] {driver}: {read.Output.Trim()}");
             Assert.True(read.ExitCode == 0, $"{driver}: {read}");
             var edu = Single(read, "edu");
             Assert.Equal("0x010000ed", edu.GetProperty("id").GetString());

@@ -8,19 +8,10 @@ namespace Hotplug.VmTests;
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
-public sealed class EduHotplugSmokeTests
+public sealed class EduHotplugSmokeTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(20);
     private const string Dev = QemuGuest.EduSysfs;
-    private readonly VmFixture _fixture;
-    private readonly ITestOutputHelper _output;
-
-    public EduHotplugSmokeTests(VmFixture fixture, ITestOutputHelper output)
-    {
-        _fixture = fixture;
-        _output = output;
-    }
-
     private static string Bind(string driver) =>
         $"echo {driver} > {Dev}/driver_override && echo {QemuGuest.EduBdf} > /sys/bus/pci/drivers_probe && readlink {Dev}/driver";
 
@@ -32,7 +23,7 @@ public sealed class EduHotplugSmokeTests
     public async Task Edu_uio_pci_generic_bar_read_then_device_del_and_device_add()
     {
         var total = Stopwatch.StartNew();
-        using var guest = await QemuGuest.StartAsync(_fixture.Image, _output, new QemuGuestOptions { Name = "smoke" });
+        using var guest = await StartGuestAsync("smoke");
 
         // The edu device as QEMU presents it.
         var ids = await guest.RunOkAsync($"cat {Dev}/vendor {Dev}/device");
@@ -61,7 +52,7 @@ public sealed class EduHotplugSmokeTests
         var gone = await guest.RunAsync($"test -e {Dev}");
         Assert.NotEqual(0, gone.ExitCode);
         await guest.RunOkAsync("test ! -e /dev/uio0");
-        _output.WriteLine($"[Vm] device_del -> uio remove uevent {uioRemove.HostMs - delMs:F1} ms, pci remove uevent {pciRemove.HostMs - delMs:F1} ms, DEVICE_DELETED {deleted.HostMs - delMs:F1} ms (host arrival times)");
+        Output.WriteLine($"[Vm] device_del -> uio remove uevent {uioRemove.HostMs - delMs:F1} ms, pci remove uevent {pciRemove.HostMs - delMs:F1} ms, DEVICE_DELETED {deleted.HostMs - delMs:F1} ms (host arrival times)");
 
         // Plug it back (same id: allowed only after DEVICE_DELETED) and find the new device, without a driver.
         from = guest.Channel.Count;
@@ -70,7 +61,7 @@ public sealed class EduHotplugSmokeTests
         double addMs = JsonLineLog.NowMs();
         await guest.Qmp.ExecuteAsync("device_add", new Dictionary<string, string> { ["driver"] = "edu", ["id"] = "dut", ["bus"] = "rp1" });
         var pciAdd = await guest.WaitForAsync(m => IsUevent(m, "add", "pci"), EventTimeout, from, "the pci add uevent");
-        _output.WriteLine($"[Vm] device_add -> pci add uevent {pciAdd.HostMs - addMs:F1} ms");
+        Output.WriteLine($"[Vm] device_add -> pci add uevent {pciAdd.HostMs - addMs:F1} ms");
         var again = await guest.RunOkAsync($"cat {Dev}/vendor {Dev}/device");
         Assert.Equal("0x1234\n0x11e8\n", again.Output);
         var driver = await guest.RunAsync($"readlink {Dev}/driver");
@@ -81,6 +72,6 @@ public sealed class EduHotplugSmokeTests
         var id2 = await guest.RunOkAsync($"hpguest bar-read {Dev}/resource0 0");
         Assert.Equal("0x010000ed", id2.Output.Trim());
 
-        _output.WriteLine($"[Vm] boot {guest.BootTime.TotalSeconds:F2} s, scenario total {total.Elapsed.TotalSeconds:F2} s (kernel {guest.KernelVersion}, accel {QemuGuest.Accel})");
+        Output.WriteLine($"[Vm] boot {guest.BootTime.TotalSeconds:F2} s, scenario total {total.Elapsed.TotalSeconds:F2} s (kernel {guest.KernelVersion}, accel {QemuGuest.Accel})");
     }
 }

@@ -9,33 +9,23 @@ namespace Hotplug.VmTests;
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
-public sealed class SigbusTests
+public sealed class SigbusTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     private const string Dev = QemuGuest.EduSysfs;
     private const string Bdf = QemuGuest.EduBdf;
     /// <summary>Fault, detach, re-attach: this many times in one agent run.</summary>
     public const int Rounds = 5;
-    private readonly VmFixture _fixture;
-    private readonly ITestOutputHelper _output;
-
-    public SigbusTests(VmFixture fixture, ITestOutputHelper output)
-    {
-        _fixture = fixture;
-        _output = output;
-    }
-
     [Fact]
     public async Task Vfio_memory_space_disable_gives_a_real_sigbus_that_is_survived_then_reattach()
     {
-        using var guest = await QemuGuest.StartAsync(_fixture.Image, _output, new QemuGuestOptions { Name = "sigbus" });
-        VmTimings.KernelVersion = guest.KernelVersion;
+        using var guest = await StartGuestAsync("sigbus");
         await guest.RunOkAsync($"echo vfio-pci > {Dev}/driver_override && echo {Bdf} > /sys/bus/pci/drivers_probe && readlink {Dev}/driver");
 
         int from = guest.Channel.Count;
         await guest.RunOkAsync($"{AgentBuild.GuestPath} sigbus {Bdf} {Rounds} > $HP_CHAN 2>&1 &");
         var exit = await guest.WaitForAsync(m => m.Str("t") is "exit", TimeSpan.FromSeconds(60), from, "the agent's exit");
         var lines = guest.Channel.Snapshot().Skip(from).Where(m => m.Str("t") is not null and not "done").ToList();
-        foreach (var l in lines.Where(l => l.Str("t") != "value")) _output.WriteLine($"[agent] {l.Raw}");
+        foreach (var l in lines.Where(l => l.Str("t") != "value")) Output.WriteLine($"[agent] {l.Raw}");
         JsonMessage One(string t, int round) =>
             lines.SingleOrDefault(m => m.Str("t") == t && m.Json.TryGetProperty("round", out var r) && r.GetInt32() == round)
             ?? throw guest.Fail($"the agent sent no single \"{t}\" line for round {round}");
@@ -92,7 +82,7 @@ public sealed class SigbusTests
             double handled = GuestClock.Ms(faults[0], "handled_ms") - fault;
             double raised = GuestClock.Ms(faults[0]) - fault; // after HandleRemoval: BARs remapped, vfio device fd closed
             double callback = GuestClock.Ms(events[0]) - fault;
-            _output.WriteLine($"[Vm] SIGBUS round {round}: config write -> fault {fault - write:F3} ms, fault -> remapped {remapped:F3} ms, " +
+            Output.WriteLine($"[Vm] SIGBUS round {round}: config write -> fault {fault - write:F3} ms, fault -> remapped {remapped:F3} ms, " +
                               $"-> event thread {handled:F3} ms, -> released (SigbusFaultHandled raised) {raised:F3} ms, -> REMOVE callback {callback:F3} ms; " +
                               $"data path {stopped.Json.GetProperty("reads")} reads, {stopped.Json.GetProperty("dead_reads")} dead");
             VmTimings.Add(table, "vfio-pci", "config write → fault", fault - write);

@@ -9,27 +9,17 @@ namespace Hotplug.VmTests;
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
-public sealed class SoftwareRemovalTests
+public sealed class SoftwareRemovalTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     public const int Cycles = 2;
     private const string Dev = QemuGuest.EduSysfs;
-    private readonly VmFixture _fixture;
-    private readonly ITestOutputHelper _output;
-
-    public SoftwareRemovalTests(VmFixture fixture, ITestOutputHelper output)
-    {
-        _fixture = fixture;
-        _output = output;
-    }
-
     [Theory]
     [InlineData("uio_pci_generic")]
     [InlineData("igb_uio")]
     [InlineData("vfio-pci")]
     public async Task Sysfs_remove_then_rescan(string kernelDriver)
     {
-        using var guest = await QemuGuest.StartAsync(_fixture.Image, _output, new QemuGuestOptions { Name = "sw-" + kernelDriver });
-        VmTimings.KernelVersion = guest.KernelVersion;
+        using var guest = await StartGuestAsync("sw-" + kernelDriver);
         var run = await AgentHotplugRun.StartAsync(guest, kernelDriver, Cycles);
         const string table = "Software removal in the guest: sysfs remove / rescan";
         VmTimings.Note(table,
@@ -53,7 +43,7 @@ public sealed class SoftwareRemovalTests
             double returned = rm.GuestEndMs - t0;
             double add = AgentHotplugRun.Ms(addition.Add) - rescan!.GuestStartMs;
             double reattached = AgentHotplugRun.Ms(addition.Reattached) - rescan.GuestStartMs;
-            _output.WriteLine($"[Vm] {kernelDriver} cycle {cycle}: remove -> signal ({removal.Remove.Str("source")}) {signal:F1} ms, REMOVE callback {callback:F1} ms, " +
+            Output.WriteLine($"[Vm] {kernelDriver} cycle {cycle}: remove -> signal ({removal.Remove.Str("source")}) {signal:F1} ms, REMOVE callback {callback:F1} ms, " +
                               $"detached {detached:F1} ms, remove returned {returned:F1} ms; rescan -> ADD ({addition.Add.Str("source")}) {add:F1} ms, re-attached {reattached:F1} ms");
             VmTimings.Add(table, kernelDriver, "remove → signal", signal);
             VmTimings.Add(table, kernelDriver, "→ REMOVE callback", callback);

@@ -10,26 +10,16 @@ namespace Hotplug.VmTests;
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
-public sealed class SurpriseRemovalTests
+public sealed class SurpriseRemovalTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     public const int Cycles = 20;
-    private readonly VmFixture _fixture;
-    private readonly ITestOutputHelper _output;
-
-    public SurpriseRemovalTests(VmFixture fixture, ITestOutputHelper output)
-    {
-        _fixture = fixture;
-        _output = output;
-    }
-
     [Theory]
     [InlineData("uio_pci_generic")]
     [InlineData("igb_uio")]
     [InlineData("vfio-pci")]
     public async Task Twenty_device_del_and_device_add_cycles_leak_nothing(string kernelDriver)
     {
-        using var guest = await QemuGuest.StartAsync(_fixture.Image, _output, new QemuGuestOptions { Name = "sr-" + kernelDriver });
-        VmTimings.KernelVersion = guest.KernelVersion;
+        using var guest = await StartGuestAsync("sr-" + kernelDriver);
         var run = await AgentHotplugRun.StartAsync(guest, kernelDriver, Cycles);
         const string table = "Surprise removal: QMP device_del / device_add";
         VmTimings.Note(table,
@@ -72,7 +62,7 @@ public sealed class SurpriseRemovalTests
             double reattached = AgentHotplugRun.Ms(addition.Reattached) - addG;
             string source = removal.Remove.Str("source") ?? "?";
             sources.Add(source);
-            _output.WriteLine($"[Vm] {kernelDriver} cycle {cycle}: device_del -> signal ({source}) {signal:F1} ms, REMOVE callback {callback:F1} ms, " +
+            Output.WriteLine($"[Vm] {kernelDriver} cycle {cycle}: device_del -> signal ({source}) {signal:F1} ms, REMOVE callback {callback:F1} ms, " +
                               $"detached {detached:F1} ms, DEVICE_DELETED {deletedMs:F1} ms (host); device_add -> ADD {addCallback:F1} ms, " +
                               $"re-attached {reattached:F1} ms; data path {removal.Stopped.Json.GetProperty("reads")} reads, " +
                               $"{removal.Stopped.Json.GetProperty("dead_reads")} dead; clock offset {offset:F1} ms");
@@ -84,7 +74,7 @@ public sealed class SurpriseRemovalTests
             VmTimings.Add(table, kernelDriver, "→ re-attached", reattached);
         }
         var done = await run.FinishAsync(first!);
-        _output.WriteLine($"[Vm] {kernelDriver}: {Cycles} cycles, REMOVE sources {string.Join(",", sources.GroupBy(s => s).Select(g => $"{g.Key} x{g.Count()}"))}; " +
+        Output.WriteLine($"[Vm] {kernelDriver}: {Cycles} cycles, REMOVE sources {string.Join(",", sources.GroupBy(s => s).Select(g => $"{g.Key} x{g.Count()}"))}; " +
                           $"first detach {first!.Detached.Raw}; end {done.Raw}");
     }
 }
