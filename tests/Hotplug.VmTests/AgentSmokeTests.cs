@@ -11,6 +11,7 @@ namespace Hotplug.VmTests;
 public sealed class AgentSmokeTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     private const string Dev = QemuGuest.EduSysfs;
+
     private static List<JsonElement> Lines(GuestCommandResult r) =>
         r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(l => l.StartsWith('{'))

@@ -12,6 +12,7 @@ public sealed class EduHotplugSmokeTests(VmFixture fixture, ITestOutputHelper ou
 {
     private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(20);
     private const string Dev = QemuGuest.EduSysfs;
+
     private static string Bind(string driver) =>
         $"echo {driver} > {Dev}/driver_override && echo {QemuGuest.EduBdf} > /sys/bus/pci/drivers_probe && readlink {Dev}/driver";
 

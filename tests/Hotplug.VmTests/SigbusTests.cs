@@ -15,6 +15,7 @@ public sealed class SigbusTests(VmFixture fixture, ITestOutputHelper output) : V
     private const string Bdf = QemuGuest.EduBdf;
     /// <summary>Fault, detach, re-attach: this many times in one agent run.</summary>
     public const int Rounds = 5;
+
     [Fact]
     public async Task Vfio_memory_space_disable_gives_a_real_sigbus_that_is_survived_then_reattach()
     {

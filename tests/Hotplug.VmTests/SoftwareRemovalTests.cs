@@ -13,6 +13,7 @@ public sealed class SoftwareRemovalTests(VmFixture fixture, ITestOutputHelper ou
 {
     public const int Cycles = 2;
     private const string Dev = QemuGuest.EduSysfs;
+
     [Theory]
     [InlineData("uio_pci_generic")]
     [InlineData("igb_uio")]

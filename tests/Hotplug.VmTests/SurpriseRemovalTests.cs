@@ -13,6 +13,7 @@ namespace Hotplug.VmTests;
 public sealed class SurpriseRemovalTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
     public const int Cycles = 20;
+
     [Theory]
     [InlineData("uio_pci_generic")]
     [InlineData("igb_uio")]
