@@ -34,13 +34,7 @@ internal sealed class HotplugLoop
         eal.StartDeviceEventMonitor();
         using var reg = eal.DeviceEvents.Register(null, e =>
         {
-            Report.Emit("event", w =>
-            {
-                w.WriteString("dev", e.DeviceName);
-                w.WriteString("type", e.Type.ToString());
-                w.WriteString("source", e.Source.ToString());
-                w.WriteNumber("sig_ms", e.TimestampNs / 1e6);
-            });
+            Report.Event(e);
             if (e.DeviceName == _bdf) _events.Add(e);
         });
         eal.Scan();

@@ -35,6 +35,16 @@ internal static class Report
         }
     }
 
+    /// <summary>One "event" line for a device event (the host matches on dev, type and source).</summary>
+    public static void Event(Hotplug.Eal.DeviceEvent e) =>
+        Emit("event", w =>
+        {
+            w.WriteString("dev", e.DeviceName);
+            w.WriteString("type", e.Type.ToString());
+            w.WriteString("source", e.Source.ToString());
+            w.WriteNumber("sig_ms", e.TimestampNs / 1e6);
+        });
+
     public static void Error(string message, Exception? e = null) =>
         Emit("error", w =>
         {

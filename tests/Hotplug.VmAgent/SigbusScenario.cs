@@ -45,13 +45,7 @@ internal static class SigbusScenario
         };
         using var reg = eal.DeviceEvents.Register(null, e =>
         {
-            Report.Emit("event", w =>
-            {
-                w.WriteString("dev", e.DeviceName);
-                w.WriteString("type", e.Type.ToString());
-                w.WriteString("source", e.Source.ToString());
-                w.WriteNumber("sig_ms", e.TimestampNs / 1e6);
-            });
+            Report.Event(e);
             events.Add(e);
         });
         eal.Scan();
