@@ -97,6 +97,17 @@ static volatile uint32_t *map_bar(size_t len, int *fd_out)
     return bar;
 }
 
+/* Pulls the BAR's memory (truncate: the next access is a real SIGBUS) and times one read of it. */
+static uint32_t pull_and_read(volatile uint32_t *bar, int fd, int64_t *elapsed_ns)
+{
+    if (ftruncate(fd, 0) != 0)
+        die("ftruncate");
+    int64_t t0 = now_ns();
+    uint32_t v = bar[0];
+    *elapsed_ns = now_ns() - t0;
+    return v;
+}
+
 static int run_remap(int ones, size_t len, int iters, int use_shim)
 {
     int64_t *samples = calloc((size_t)iters, sizeof *samples);
@@ -126,16 +137,13 @@ static int run_remap(int ones, size_t len, int iters, int use_shim)
             g_start = (uintptr_t)bar;
             g_len = len;
         }
-        if (ftruncate(fd, 0) != 0)
-            die("ftruncate");
-        int64_t t0 = now_ns();
-        uint32_t v = bar[0];
-        int64_t t1 = now_ns();
+        int64_t elapsed;
+        uint32_t v = pull_and_read(bar, fd, &elapsed);
         if (v != expect) {
             fprintf(stderr, "iteration %d read 0x%08x, expected 0x%08x\n", i, v, expect);
             return 1;
         }
-        samples[i] = t1 - t0;
+        samples[i] = elapsed;
         if (use_shim) {
             struct hp_fault f[16];
             while (hp_fault_read(f, 16) > 0) {
@@ -197,11 +205,8 @@ static int run_notify(int iters, int access, int ones, size_t len)
         volatile uint32_t *bar = map_bar(len, &fd);
         g_start = (uintptr_t)bar;
         g_len = len;
-        if (ftruncate(fd, 0) != 0)
-            die("ftruncate");
-        int64_t t0 = now_ns();
-        uint32_t v = bar[0];
-        int64_t t1 = now_ns();
+        int64_t elapsed;
+        uint32_t v = pull_and_read(bar, fd, &elapsed);
         uint64_t c;
         if (read(g_done_efd, &c, sizeof c) != sizeof c)
             die("read done");
@@ -209,7 +214,7 @@ static int run_notify(int iters, int access, int ones, size_t len)
             fprintf(stderr, "iteration %d read 0x%08x, expected 0x%08x\n", i, v, expect);
             return 1;
         }
-        samples[i] = access ? t1 - t0 : atomic_load(&g_wake_ns) - atomic_load(&g_fault_ns);
+        samples[i] = access ? elapsed : atomic_load(&g_wake_ns) - atomic_load(&g_fault_ns);
         g_len = 0;
         munmap((void *)bar, len);
         close(fd);
