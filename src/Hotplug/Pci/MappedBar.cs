@@ -13,6 +13,7 @@ namespace Hotplug.Pci;
 public sealed unsafe class MappedBar : IDisposable
 {
     private nint _address;
+    private ulong _limit; // Length while mapped, 0 once unmapped: one compare checks bounds and disposal
     private readonly int _slot;
 
     internal MappedBar(int index, nint address, ulong length, int shimSlot, BarMappingKind kind, BarFill fill)
@@ -20,6 +21,7 @@ public sealed unsafe class MappedBar : IDisposable
         Index = index;
         _address = address;
         Length = length >= 8 ? length : throw new ArgumentOutOfRangeException(nameof(length), "A BAR mapping is at least 8 bytes.");
+        _limit = length;
         _slot = shimSlot;
         Kind = kind;
         Fill = fill;
@@ -47,7 +49,13 @@ public sealed unsafe class MappedBar : IDisposable
     public bool Contains(nint address) => _address != 0 && (ulong)(address - _address) < Length;
 
     /// <summary>The mapping as a span. Valid only until <see cref="Dispose"/>.</summary>
-    public Span<byte> AsSpan() => new((void*)Checked(0, 0), checked((int)Length));
+    public Span<byte> AsSpan()
+    {
+        nint a = _address;
+        if (a == 0)
+            Throw(0, 0); // unmapped: ObjectDisposedException
+        return new((void*)a, checked((int)Length));
+    }
 
     /// <summary>Reads 8 bits at <paramref name="offset"/>.</summary>
     public byte Read8(ulong offset) => Volatile.Read(ref *(byte*)Checked(offset, 1));
@@ -69,17 +77,16 @@ public sealed unsafe class MappedBar : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private nint Checked(ulong offset, uint size)
     {
-        nint a = _address;
-        // Length >= 8 (checked at construction), so Length - size cannot wrap.
-        if (a == 0 || offset > Length - size)
+        // offset + size wraps only for offsets near 2^64, which Max then keeps: one branch for all cases.
+        if (Math.Max(offset, offset + size) > _limit)
             Throw(offset, size);
-        return a + (nint)offset;
+        return _address + (nint)offset;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Throw(ulong offset, uint size)
     {
-        if (_address == 0)
+        if (Volatile.Read(ref _limit) == 0)
             throw new ObjectDisposedException(nameof(MappedBar), $"BAR{Index} is unmapped.");
         throw new ArgumentOutOfRangeException(nameof(offset), $"Access of {size} bytes at 0x{offset:x} is outside BAR{Index} (0x{Length:x} bytes).");
     }
@@ -97,6 +104,7 @@ public sealed unsafe class MappedBar : IDisposable
     /// <summary>Unregisters the range from the shim and unmaps it. The data path must be stopped first.</summary>
     public void Dispose()
     {
+        Volatile.Write(ref _limit, 0UL);
         nint a = Interlocked.Exchange(ref _address, 0);
         if (a == 0)
             return;
