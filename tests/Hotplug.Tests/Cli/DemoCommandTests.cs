@@ -14,7 +14,9 @@ public class DemoCommandTests
     {
         var saved = AnsiConsole.Console;
         var text = new StringWriter();
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No });
+        console.Profile.Width = 200; // no wrapping inside the table's cells
+        AnsiConsole.Console = console;
         int code;
         try
         {
@@ -25,8 +27,11 @@ public class DemoCommandTests
         {
             AnsiConsole.Console = saved;
         }
-        // 0 only if REMOVE came, the data path read the dead value after it, and detach + re-attach worked.
+        // 0 only if the data path's SIGBUS was handled, REMOVE came from it, the data path read the dead
+        // value after it, and detach + re-attach worked.
         Assert.True(code == 0, $"exit code {code}; the demo printed:\n{text}");
+        Assert.Contains("SIGBUS on the data path", text.ToString());
+        Assert.Contains("source Sigbus", text.ToString());
         Assert.Contains("survived the surprise removal", text.ToString());
     }
 }
