@@ -85,7 +85,7 @@ public sealed class DeviceEventDispatcher
             if (s.Channel is not null && s.Matches(e))
                 s.Channel.Writer.TryWrite(e);
         }
-        _loop.Post(() => Dispatch(e));
+        _loop.Post(new PendingDispatch(this, e).Run);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
@@ -136,5 +136,12 @@ public sealed class DeviceEventDispatcher
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
                 owner.Remove(this);
         }
+    }
+
+    /// <summary>One published event waiting for the event thread (a named type, so the warm-up can compile it).</summary>
+    internal sealed class PendingDispatch(DeviceEventDispatcher dispatcher, DeviceEvent e)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+        public void Run() => dispatcher.Dispatch(e);
     }
 }

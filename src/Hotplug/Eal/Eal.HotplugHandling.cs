@@ -129,11 +129,7 @@ public sealed partial class Eal
     {
         foreach (var work in _afterCallbacks)
         {
-            _loop.Post(() =>
-            {
-                lock (_gate) // the app may be detaching the same device on its own thread
-                    work();
-            });
+            _loop.Post(new GatedWork(_gate, work).Run); // the app may be detaching the same device on its own thread
         }
         _afterCallbacks.Clear();
     }
@@ -159,6 +155,17 @@ public sealed partial class Eal
             _lastPublished[key] = DeviceEventType.Remove;
             _ = _lastPublished.TryGetValue(key, out _);
             _lastPublished.Remove(key);
+        }
+    }
+
+    /// <summary>Deferred removal work run under the Eal's lock (a named type, so the warm-up can compile it).</summary>
+    internal sealed class GatedWork(Lock gate, Action work)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+        public void Run()
+        {
+            lock (gate)
+                work();
         }
     }
 }

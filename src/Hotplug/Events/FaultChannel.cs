@@ -17,7 +17,7 @@ internal sealed unsafe class FaultChannel : IDisposable
         if (_efd < 0)
             throw new InvalidOperationException("The SIGBUS shim has no eventfd; install it first.");
         _onFault = onFault;
-        _watch = loop.Add(_efd, EPOLLIN, _ => Drain(), "sigbus-eventfd");
+        _watch = loop.Add(_efd, EPOLLIN, OnReadable, "sigbus-eventfd");
         Drain(); // faults recorded before we watched
     }
 
@@ -35,6 +35,10 @@ internal sealed unsafe class FaultChannel : IDisposable
                 _onFault(faults[i]);
         }
     }
+
+    /// <summary>The eventfd's epoll handler (a named method, so the warm-up can compile it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    internal void OnReadable(int events) => Drain();
 
     public void Dispose() => _watch.Dispose(); // the eventfd belongs to the shim, for the process's life
 }

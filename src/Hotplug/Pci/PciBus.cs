@@ -354,9 +354,8 @@ public sealed partial class PciBus : IBus
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     public bool HotUnplugHandler(Device device)
     {
-        var d = (PciDevice)device;
-        if (d.State != DeviceState.Probed)
-            return false;
+        if (device is not PciDevice d || d.State != DeviceState.Probed)
+            return false; // not ours, or not attached
         foreach (var bar in d.MappedBars)
             bar.Remap();
         // The uio node and the vfio device fd are closed right after the REMOVE callbacks, not before
@@ -364,7 +363,7 @@ public sealed partial class PciBus : IBus
         // (the remap above). Closing the vfio fd is what lets the kernel finish the removal.
         // A detach from inside the callbacks closes them at once; the deferred close is then a no-op.
         if (d.UioWatch is { } watch)
-            Host.AfterCallbacks(watch.Dispose);
+            Host.AfterCallbacks(watch.Close);
         if (d.Vfio is { } vfio)
         {
             _pendingReleases++;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using Hotplug.Events;
 using Hotplug.Linux;
@@ -50,7 +51,11 @@ internal sealed unsafe class UioWatch : IDisposable
         }
     }
 
-    public void Dispose()
+    public void Dispose() => Close();
+
+    /// <summary>Stops watching and closes the node (idempotent). Non-virtual, so the warm-up can compile it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    internal void Close()
     {
         _watch.Dispose(); // both idempotent
         _fd.Dispose();

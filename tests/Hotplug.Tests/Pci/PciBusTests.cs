@@ -525,6 +525,21 @@ public sealed class PciBusTests : IDisposable
         Assert.Throws<DeviceNotFoundException>(() => eal.HotplugRemove("pci", A));
     }
 
+    [Fact]
+    public void HotUnplugHandlerOfAnotherBussDeviceIsNotMine()
+    {
+        _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
+        using var eal = NewEal();
+        eal.Pci!.RegisterDriver(new TestPciDriver("edu"));
+        var d = (PciDevice)eal.HotplugAdd("pci", A);
+
+        Assert.False(eal.Pci.HotUnplugHandler(new ForeignDevice(eal.Pci))); // no cast exception, no effect
+        Assert.Equal(DeviceState.Probed, d.State);
+        Assert.False(d.Bar(0).IsRemapped);
+    }
+
+    private sealed class ForeignDevice(IBus bus) : Device(bus, "foreign");
+
     private sealed class OutputProvider(ITestOutputHelper output) : ILoggerProvider
     {
         public ILogger CreateLogger(string categoryName) => new TestOutputLogger(output);
