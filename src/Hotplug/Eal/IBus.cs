@@ -39,7 +39,8 @@ public interface IBus
     /// <summary>
     /// The device is gone or going: make every access to it safe now (remap its BARs to dead memory,
     /// release what the kernel waits for) and mark it <see cref="DeviceState.Removed"/>. Returns true if
-    /// this call did it, false if it had been done already (or the device was not attached).
+    /// this call did it, false if it had been done already, the device was not attached, or it is not
+    /// this bus's device (without side effects: the Eal's warm-up relies on that).
     /// </summary>
     bool HotUnplugHandler(Device device);
 
