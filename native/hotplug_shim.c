@@ -30,6 +30,7 @@ struct range {
     uintptr_t start;
     size_t len;
     uint64_t cookie;
+    uint64_t gen;  /* bumped each time the slot is filled: tells a reused slot from the range a fault found */
     int fill;
 };
 
@@ -88,13 +89,21 @@ static int remap_range(const struct range *r)
     return p == MAP_FAILED ? -errno : 0;
 }
 
-/* ARMED -> REMAPPING -> REMAPPED, by exactly one caller. Returns 1 if we remapped, 0 if someone else
- * did (we waited for them), -errno if the remap failed (the range is ARMED again). */
-static int claim_and_remap(struct range *r)
+/* ARMED -> REMAPPING -> REMAPPED, by exactly one caller, and only if the slot still holds the range the
+ * caller found (generation `gen`) and that range contains `a`: the check comes BEFORE the remap, so a slot
+ * reused for another range between find and claim is never remapped by mistake. Returns 1 if we remapped,
+ * 0 if someone else did (we waited for them), -ESTALE if the slot now holds another range, -errno if the
+ * remap failed (the range is ARMED again). */
+static int claim_and_remap(struct range *r, uint64_t gen, uintptr_t a)
 {
     int expect = R_ARMED;
     if (atomic_compare_exchange_strong_explicit(&r->state, &expect, R_REMAPPING,
                                                 memory_order_acq_rel, memory_order_acquire)) {
+        /* REMAPPING: nobody can free or refill the slot now (remove waits, add takes FREE slots only). */
+        if (r->gen != gen || a - r->start >= r->len) {
+            atomic_store_explicit(&r->state, R_ARMED, memory_order_release);
+            return -ESTALE;
+        }
         int rc = remap_range(r);
         atomic_store_explicit(&r->state, rc == 0 ? R_REMAPPED : R_ARMED, memory_order_release);
         return rc == 0 ? 1 : rc;
@@ -103,7 +112,10 @@ static int claim_and_remap(struct range *r)
         __builtin_ia32_pause();
         expect = atomic_load_explicit(&r->state, memory_order_acquire);
     }
-    return expect == R_REMAPPED ? 0 : -EAGAIN;
+    if (expect != R_REMAPPED)
+        return -EAGAIN;
+    /* Remapped by someone else: ours only if it is still the range we found. */
+    return (r->gen == gen && a - r->start < r->len) ? 0 : -ESTALE;
 }
 
 static void ring_push(const struct hp_fault *f)
@@ -151,15 +163,19 @@ static void chain(int sig, siginfo_t *si, void *uc)
     raise(sig);
 }
 
-static struct range *find_range(uintptr_t a)
+static struct range *find_range(uintptr_t a, uint64_t *gen)
 {
     int n = atomic_load_explicit(&g_range_hwm, memory_order_acquire);
     for (int i = 0; i < n; i++) {
         struct range *r = &g_ranges[i];
         if (atomic_load_explicit(&r->state, memory_order_acquire) < R_ARMED)
             continue;
-        if (a >= r->start && a - r->start < r->len)
+        uint64_t g = r->gen;
+        atomic_thread_fence(memory_order_acquire);
+        if (a >= r->start && a - r->start < r->len) {
+            *gen = g;
             return r;
+        }
     }
     return NULL;
 }
@@ -174,12 +190,12 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
     /* si_code > 0: raised by the kernel for this access (not sent with kill or tgkill). */
     if (atomic_load_explicit(&g_enabled, memory_order_acquire) && si->si_code > 0) {
-        for (int tries = 0; tries < 4 && (r = find_range(a)) != NULL; tries++) {
-            first = claim_and_remap(r);
-            /* The slot may have been reused for another range between find and claim: re-check. */
-            if (first >= 0 && a >= r->start && a - r->start < r->len)
+        uint64_t gen = 0;
+        for (int tries = 0; tries < 4 && (r = find_range(a, &gen)) != NULL; tries++) {
+            first = claim_and_remap(r, gen, a);
+            if (first >= 0)
                 break;
-            first = -1;
+            first = -1; /* the slot was reused, or the remap failed: look again */
         }
     }
     if (first < 0) {
@@ -335,6 +351,7 @@ int hp_range_add(void *addr, size_t len, uint64_t cookie, int fill)
             r->len = len;
             r->cookie = cookie;
             r->fill = fill;
+            r->gen++;
             if (atomic_load(&g_range_hwm) < i + 1)
                 atomic_store_explicit(&g_range_hwm, i + 1, memory_order_release);
             atomic_store_explicit(&r->state, R_ARMED, memory_order_release);
@@ -376,7 +393,7 @@ int hp_range_remap(int slot)
     struct range *r = slot_range(slot);
     if (r == NULL || atomic_load(&r->state) < R_ARMED)
         return -EINVAL;
-    return claim_and_remap(r);
+    return claim_and_remap(r, r->gen, r->start);
 }
 
 int hp_range_is_remapped(int slot)
@@ -406,6 +423,19 @@ int hp_fault_read(struct hp_fault *out, int max)
     }
     pthread_mutex_unlock(&g_lock);
     return n;
+}
+
+uint64_t hp_fault_produced(void)
+{
+    return atomic_load_explicit(&g_ring_head, memory_order_acquire);
+}
+
+uint64_t hp_fault_consumed(void)
+{
+    pthread_mutex_lock(&g_lock);
+    uint64_t t = g_ring_tail;
+    pthread_mutex_unlock(&g_lock);
+    return t;
 }
 
 void hp_stats_get(struct hp_stats *out)

@@ -18,7 +18,7 @@
 #define HP_EXPORT __attribute__((visibility("default")))
 
 /* ABI version of this header; the managed side checks it at load. */
-#define HP_SHIM_ABI_VERSION 1
+#define HP_SHIM_ABI_VERSION 2
 
 /* Capacity of the range table and of the fault ring (a power of two). */
 #define HP_MAX_RANGES 256
@@ -77,6 +77,11 @@ HP_EXPORT int hp_range_is_remapped(int slot);
 
 /* Copies up to max recorded faults, oldest first. Returns how many. Single consumer. */
 HP_EXPORT int hp_fault_read(struct hp_fault *out, int max);
+/* Records claimed by handlers so far (the ring's producer position) and records read by hp_fault_read (its
+ * consumer position). A mapping released at produced() == P may still be named by records below P until
+ * consumed() >= P: keep its address range reserved (mapped to dead memory) until then. */
+HP_EXPORT uint64_t hp_fault_produced(void);
+HP_EXPORT uint64_t hp_fault_consumed(void);
 HP_EXPORT void hp_stats_get(struct hp_stats *out);
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock the fault records use. */

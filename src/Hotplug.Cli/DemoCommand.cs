@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug;
+using Hotplug.Uevents;
 using Hotplug.Pci;
 using Hotplug.Testing;
 using Microsoft.Extensions.Logging;
@@ -32,8 +32,8 @@ internal static class DemoCommand
         using var sim = SimulatedPciBus.Create();
         var device = sim.AddDevice(Address, 0x1234, 0x11e8, [1UL << 20]);
         device.WriteRegister32(0, EduDriver.IdRegister, EduDriver.ExpectedId);
-        using var eal = new Eal.Eal(new EalOptions { Pci = sim.CreateOptions(fill) }, loggers);
-        eal.Pci!.RegisterDriver(new EduDriver());
+        using var eal = PciEal.Create(sim.CreateOptions(fill), null, loggers);
+        eal.Pci().RegisterDriver(new EduDriver());
 
         SigbusFault? fault = null;
         DeviceEvent? removeEvent = null;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug;
+using Hotplug.Uevents;
 using Hotplug.Pci;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -28,7 +28,7 @@ internal static class MonitorCommand
     {
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         var pci = sysfs is null ? new PciBusOptions() : new PciBusOptions { SysfsRoot = sysfs };
-        using var eal = new Eal.Eal(new EalOptions { Pci = pci }, loggers);
+        using var eal = PciEal.Create(pci, null, loggers);
         using var done = new ManualResetEventSlim();
         int lines = 0;
         var gate = new Lock();

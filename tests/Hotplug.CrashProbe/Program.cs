@@ -1,5 +1,5 @@
 using System.Text;
-using Hotplug.Eal;
+using Hotplug;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
@@ -9,7 +9,7 @@ using static Tmds.Linux.LibC;
 //   null-deref: with handling enabled a null dereference must still be a NullReferenceException.
 string mode = args.Length > 0 ? args[0] : "";
 bool handling = !args.Contains("--no-handling");
-using var eal = new Eal(new EalOptions { Pci = null });
+using var eal = new Eal();
 if (handling)
     eal.EnableHotplugHandling();
 

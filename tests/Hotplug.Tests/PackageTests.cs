@@ -91,7 +91,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
-            Console.WriteLine("shim version: " + Hotplug.Eal.Eal.ShimVersion);
+            Console.WriteLine("shim version: " + Hotplug.Eal.ShimVersion);
             """);
 
         Run(app, "dotnet", "restore", "--packages", packages, "-nodeReuse:false");

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 
 namespace Hotplug.VmAgent;
@@ -28,8 +28,8 @@ internal sealed class HotplugLoop
     public int Run()
     {
         var driver = new EduDriver();
-        using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [_bdf] } });
-        eal.Pci!.RegisterDriver(driver);
+        using var eal = PciEal.Create(new PciBusOptions { AllowList = [_bdf] });
+        eal.Pci().RegisterDriver(driver);
         eal.EnableHotplugHandling();
         eal.StartDeviceEventMonitor();
         using var reg = eal.DeviceEvents.Register(null, e =>

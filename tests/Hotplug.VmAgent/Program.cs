@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.VmAgent;
 
@@ -53,9 +53,9 @@ static int Hello()
 
 static int Scan()
 {
-    using var eal = new Eal(new EalOptions());
+    using var eal = PciEal.Create();
     var result = eal.Scan();
-    foreach (var d in eal.Pci!.PciDevices)
+    foreach (var d in eal.Pci().PciDevices)
         Report.Emit("pci", w =>
         {
             w.WriteString("dev", d.Name);
@@ -72,9 +72,9 @@ static int Scan()
 
 static int EduRead(string bdf)
 {
-    using var eal = new Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
+    using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
     var driver = new EduDriver();
-    eal.Pci!.RegisterDriver(driver);
+    eal.Pci().RegisterDriver(driver);
     eal.Scan();
     int probed = eal.Probe();
     var dev = driver.Device;

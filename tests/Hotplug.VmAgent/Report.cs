@@ -36,7 +36,7 @@ internal static class Report
     }
 
     /// <summary>One "event" line for a device event (the host matches on dev, type and source).</summary>
-    public static void Event(Hotplug.Eal.DeviceEvent e) =>
+    public static void Event(Hotplug.DeviceEvent e) =>
         Emit("event", w =>
         {
             w.WriteString("dev", e.DeviceName);

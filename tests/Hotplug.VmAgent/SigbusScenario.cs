@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug;
+using Hotplug.Uevents;
 using Hotplug.Pci;
 
 namespace Hotplug.VmAgent;
@@ -9,7 +9,7 @@ namespace Hotplug.VmAgent;
 /// <summary>
 /// <c>sigbus BDF ROUNDS</c>: a real kernel SIGBUS on a vfio BAR mapping. Attaches edu (bound to vfio-pci) through
 /// Hotplug, runs a data path thread on BAR0, then clears Memory Space Enable (bit 1) of the COMMAND
-/// register through the vfio config region (<see cref="PciBus.WriteConfig"/>): vfio-pci zaps the BAR
+/// register through the vfio config region (<see cref="PciConfigSpace.Write"/>): vfio-pci zaps the BAR
 /// mappings and the next access faults. Reports the fault, the device events, what the data path reads,
 /// then detaches and attaches again (the device never left the bus; only its decode was off), ROUNDS times.
 /// </summary>
@@ -22,8 +22,8 @@ internal static class SigbusScenario
     public static int Run(string bdf, int rounds)
     {
         var driver = new EduDriver();
-        using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
-        var pci = eal.Pci!;
+        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
+        var pci = eal.Pci();
         pci.RegisterDriver(driver);
         eal.EnableHotplugHandling();
         eal.StartDeviceEventMonitor();
@@ -74,11 +74,11 @@ internal static class SigbusScenario
             Thread.Sleep(200);
             long readsBefore = path.Reads;
 
-            pci.ReadConfig(dev, Command, cmd);
+            dev.Config.Read(Command, cmd);
             ushort before = BinaryPrimitives.ReadUInt16LittleEndian(cmd);
             BinaryPrimitives.WriteUInt16LittleEndian(cmd, (ushort)(before & ~MemorySpaceEnable));
             long writeNs = BusHost.MonotonicNs();
-            pci.WriteConfig(dev, Command, cmd);
+            dev.Config.Write(Command, cmd);
             Report.Emit("mse-cleared", w =>
             {
                 w.WriteNumber("round", round);
@@ -135,7 +135,7 @@ internal static class SigbusScenario
         return 0;
     }
 
-    private static bool TryAttach(Hotplug.Eal.Eal eal, EduDriver driver, string bdf, string what, int round)
+    private static bool TryAttach(Eal eal, EduDriver driver, string bdf, string what, int round)
     {
         try
         {
@@ -149,7 +149,7 @@ internal static class SigbusScenario
         var dev = driver.Device!;
         var bar = dev.Bar(0);
         Span<byte> cmd = stackalloc byte[2];
-        eal.Pci!.ReadConfig(dev, Command, cmd);
+        dev.Config.Read(Command, cmd);
         ushort command = BinaryPrimitives.ReadUInt16LittleEndian(cmd);
         uint id = bar.Read32(0);
         bar.Write32(4, 0x12345678);

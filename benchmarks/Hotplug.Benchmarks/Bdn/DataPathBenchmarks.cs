@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Hotplug.Benchmarks.Figures;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Testing;
 
@@ -16,7 +16,7 @@ public class DataPathBenchmarks
 {
     private SimulatedPciBus? _sim;
     private SimulatedPciDevice? _dev;
-    private Eal.Eal? _eal;
+    private Eal? _eal;
     private MappedBar? _bar;
 
     [Params(true, false)]
@@ -27,8 +27,8 @@ public class DataPathBenchmarks
     {
         _sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
         _dev = _sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
-        _eal = new Eal.Eal(new EalOptions { Pci = _sim.CreateOptions() });
-        _eal.Pci!.RegisterDriver(new BenchDriver());
+        _eal = PciEal.Create(_sim.CreateOptions(), null);
+        _eal.Pci().RegisterDriver(new BenchDriver());
         if (HotplugHandling)
             _eal.EnableHotplugHandling();
         _bar = ((PciDevice)_eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Testing;
 
@@ -34,9 +34,9 @@ public static unsafe class DataPathFigure
                 using var split = CpuSplit.Begin(o.Pin);
                 using var sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
                 using var dev = sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
-                using var eal = new Eal.Eal(new EalOptions { Pci = sim.CreateOptions() });
+                using var eal = PciEal.Create(sim.CreateOptions(), null);
                 split.DataPath();
-                eal.Pci!.RegisterDriver(new BenchDriver());
+                eal.Pci().RegisterDriver(new BenchDriver());
                 if (enabled)
                     eal.EnableHotplugHandling();
                 var bar = ((PciDevice)eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);
@@ -87,8 +87,8 @@ public static unsafe class DataPathFigure
     {
         using var sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
         using var dev = sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
-        using var eal = new Eal.Eal(new EalOptions { Pci = sim.CreateOptions() });
-        eal.Pci!.RegisterDriver(new BenchDriver());
+        using var eal = PciEal.Create(sim.CreateOptions(), null);
+        eal.Pci().RegisterDriver(new BenchDriver());
         eal.EnableHotplugHandling();
         var bar = ((PciDevice)eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);
         Warm(bar);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Hotplug.Eal;
-using Hotplug.Linux;
+using Hotplug;
+using Hotplug.Interop;
 using Hotplug.Pci;
 using Hotplug.Testing;
 
@@ -126,9 +126,9 @@ public static class FaultFigures
         uint expect = fill == BarFill.AllOnes ? 0xFFFFFFFFu : 0u;
         using var split = CpuSplit.Begin(pin);
         using var sim = SimulatedPciBus.Create(FastTempDir());
-        using var eal = new Eal.Eal(new EalOptions { Pci = sim.CreateOptions(fill) });
+        using var eal = PciEal.Create(sim.CreateOptions(fill), null);
         split.DataPath();
-        eal.Pci!.RegisterDriver(new BenchDriver());
+        eal.Pci().RegisterDriver(new BenchDriver());
         eal.EnableHotplugHandling();
         using var done = new ManualResetEventSlim();
         long removeNs = 0, faultNs = 0, handledNs = 0, handledFaultNs = 0, remappedNs = 0;
@@ -192,9 +192,9 @@ public static class FaultFigures
     private static unsafe void ShimOnly(BarFill fill, ulong bytes, int iterations, Samples access)
     {
         uint expect = fill == BarFill.AllOnes ? 0xFFFFFFFFu : 0u;
-        if (NativeShim.SigbusInstall() < 0)
+        if (NativeShim.hp_sigbus_install() < 0)
             throw new InvalidOperationException("hp_sigbus_install failed");
-        NativeShim.Fault* drain = stackalloc NativeShim.Fault[16];
+        NativeShim.hp_fault* drain = stackalloc NativeShim.hp_fault[16];
         try
         {
             for (int i = -10; i < iterations; i++)
@@ -208,7 +208,7 @@ public static class FaultFigures
                 if (p == Tmds.Linux.LibC.MAP_FAILED)
                     throw new InvalidOperationException("mmap");
                 _ = Volatile.Read(ref *(uint*)p);
-                int slot = NativeShim.RangeAdd((nint)p, (nuint)bytes, 1, fill == BarFill.AllOnes ? NativeShim.FillOnes : NativeShim.FillZero);
+                int slot = NativeShim.hp_range_add((nint)p, (nuint)bytes, 1, fill == BarFill.AllOnes ? NativeShim.HP_FILL_ONES : NativeShim.HP_FILL_ZERO);
                 Tmds.Linux.LibC.ftruncate(fd, 0);
                 long t0 = BusHost.MonotonicNs();
                 uint v = Volatile.Read(ref *(uint*)p);
@@ -217,17 +217,17 @@ public static class FaultFigures
                     throw new InvalidOperationException($"read 0x{v:x8} after the fault, expected 0x{expect:x8}");
                 if (i >= 0)
                     access.Add(t1 - t0);
-                NativeShim.RangeRemove(slot);
+                NativeShim.hp_range_remove(slot);
                 Tmds.Linux.LibC.munmap(p, (Tmds.Linux.size_t)(nuint)bytes);
                 Tmds.Linux.LibC.close(fd);
-                while (NativeShim.FaultRead(drain, 16) > 0)
+                while (NativeShim.hp_fault_read(drain, 16) > 0)
                 {
                 }
             }
         }
         finally
         {
-            NativeShim.SigbusUninstall();
+            NativeShim.hp_sigbus_uninstall();
         }
     }
 

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug;
+using Hotplug.Uevents;
+using Hotplug.Pci;
 using Hotplug.Testing;
 using Microsoft.Win32.SafeHandles;
 
@@ -44,7 +45,7 @@ public static class UeventFigure
     {
         using var split = CpuSplit.Begin(pin);
         using var sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
-        using var eal = new Eal.Eal(new EalOptions { Pci = sim.CreateOptions() });
+        using var eal = PciEal.Create(sim.CreateOptions(), null);
         split.DataPath();
         using var seen = new ManualResetEventSlim();
         long seenAt = 0;

@@ -1,5 +1,4 @@
-using System.Text;
-using Hotplug.Linux;
+using Hotplug.Interop;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
@@ -8,50 +7,34 @@ namespace Hotplug.Pci;
 /// <summary>Maps BARs (sysfs <c>resourceN</c>, <c>/dev/uioN</c> maps, vfio regions) and registers them with the shim.</summary>
 internal static unsafe class BarMapper
 {
-    /// <summary>Maps a BAR through sysfs <c>resourceN</c> of the device.</summary>
-    public static MappedBar MapSysfsResource(PciDeviceInfo info, BarInfo bar, BarFill fill, ulong cookie) =>
-        MapFile(Path.Combine(info.SysfsPath, $"resource{bar.Index}"), 0, bar.Index, bar.Length, BarMappingKind.SysfsResource, fill, cookie);
-
-    /// <summary>Maps map <paramref name="mapIndex"/> of a uio node (offset = index × page size).</summary>
-    public static MappedBar MapUio(string devNode, int mapIndex, BarInfo bar, BarFill fill, ulong cookie) =>
-        MapFile(devNode, (long)mapIndex * Environment.SystemPageSize, bar.Index, bar.Length, BarMappingKind.Uio, fill, cookie);
+    /// <summary>Maps <paramref name="length"/> bytes at <paramref name="offset"/> of the file at <paramref name="path"/>.</summary>
+    public static MappedBar MapFile(string path, long offset, int index, ulong length, BarMappingKind kind, BarFill fill, ulong cookie)
+    {
+        if (length == 0)
+            throw new ArgumentException($"BAR{index} has no length.");
+        using var fd = Sys.Open(path, O_RDWR);
+        return MapFd(fd.Fd, offset, index, length, kind, fill, cookie); // the mapping keeps its own reference
+    }
 
     /// <summary>Maps <paramref name="length"/> bytes at <paramref name="offset"/> of an open fd (a vfio device).</summary>
     public static MappedBar MapFd(int fd, long offset, int index, ulong length, BarMappingKind kind, BarFill fill, ulong cookie)
     {
         void* p = mmap(null, (size_t)(nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
         if (p == MAP_FAILED)
-            throw Errno.FromLast($"mmap of BAR{index} ({length} bytes at offset 0x{offset:x})");
-        return Register((nint)p, index, length, kind, fill, cookie);
-    }
-
-    private static MappedBar MapFile(string path, long offset, int index, ulong length, BarMappingKind kind, BarFill fill, ulong cookie)
-    {
-        if (length == 0)
-            throw new ArgumentException($"BAR{index} has no length.");
-        int fd;
-        fixed (byte* p = Encoding.UTF8.GetBytes(path + "\0"))
-            fd = open(p, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0)
-            throw Errno.FromLast($"open {path}");
-        try
+            throw Sys.IoError($"mmap of BAR{index} ({length} bytes at offset 0x{offset:x})");
+        // A child forked without exec must not inherit the device's memory: it would pin a vfio device until it exits.
+        if (madvise(p, (size_t)(nuint)length, MADV_DONTFORK) != 0)
         {
-            return MapFd(fd, offset, index, length, kind, fill, cookie);
+            var e = Sys.IoError($"madvise(MADV_DONTFORK) of BAR{index}");
+            munmap(p, (size_t)(nuint)length);
+            throw e;
         }
-        finally
-        {
-            close(fd); // the mapping keeps its own reference
-        }
-    }
-
-    private static MappedBar Register(nint address, int index, ulong length, BarMappingKind kind, BarFill fill, ulong cookie)
-    {
-        int slot = NativeShim.RangeAdd(address, (nuint)length, cookie, fill == BarFill.AllOnes ? NativeShim.FillOnes : NativeShim.FillZero);
+        int slot = NativeShim.hp_range_add((nint)p, (nuint)length, cookie, fill == BarFill.AllOnes ? NativeShim.HP_FILL_ONES : NativeShim.HP_FILL_ZERO);
         if (slot < 0)
         {
-            munmap((void*)address, (size_t)(nuint)length);
-            throw Errno.Exception($"registering BAR{index} with the SIGBUS shim", -slot);
+            munmap(p, (size_t)(nuint)length);
+            throw Sys.IoError($"registering BAR{index} with the SIGBUS shim", -slot);
         }
-        return new MappedBar(index, address, length, slot, kind, fill);
+        return new MappedBar(index, (nint)p, length, slot, cookie, kind, fill);
     }
 }

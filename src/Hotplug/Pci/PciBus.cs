@@ -1,37 +1,31 @@
-using System.Runtime.CompilerServices;
 using System.Diagnostics.CodeAnalysis;
-using Hotplug.Eal;
-using Hotplug.Events;
+using System.Runtime.CompilerServices;
+using Hotplug.Uevents;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hotplug.Pci;
 
 /// <summary>
-/// The PCI bus: devices from sysfs, drivers matched by id table, BARs mapped through sysfs, uio or
-/// vfio, and the two failure ops that make a vanished device safe. Called under the Eal's lock.
+/// The PCI bus: devices from sysfs, drivers matched by id table, each attached device held by a
+/// <see cref="PciAttachment"/> (sysfs resource, uio or vfio), and the two failure ops that make a vanished
+/// device safe. Register it with <c>eal.Buses.AddPci(options)</c>; the core calls it under its lock.
 /// </summary>
-public sealed partial class PciBus : IBus
+public sealed class PciBus : IBus
 {
-    // Changed only under the Eal's lock; _sync also guards it so an app thread can take a snapshot or look a
-    // device up while the event thread changes it.
-    private readonly SortedDictionary<PciAddress, PciDevice> _devices = [];
-    private readonly Lock _sync = new();
-    private readonly List<PciDriver> _drivers = [];
+    private readonly PciDeviceTable _devices = new();
+    private PciAttachContext? _context;
+    private PciProber? _prober;
+    private PciAutoAttach? _autoAttach;
     private readonly HashSet<PciAddress> _allow;
     private readonly HashSet<PciAddress> _block;
-    private BusHost? _host;
-    private ILogger _logger = NullLogger.Instance;
-    private VfioContainer? _vfio;
-    private ulong _nextCookie = 1;
     private int _pendingReleases;
 
-    /// <summary>Creates the bus; register it with <see cref="BusRegistry.Register"/> (an <see cref="Eal"/> does that itself).</summary>
+    /// <summary>Creates the bus; register it with <c>eal.Buses.AddPci(options)</c> (or <see cref="BusRegistry.Register"/>).</summary>
     public PciBus(PciBusOptions? options = null)
     {
         Options = options ?? new PciBusOptions();
         Scanner = new SysfsPciScanner(Options.SysfsRoot);
-        _allow = [.. Options.AllowList.Select(PciAddress.Parse)];
+        _allow = [.. Options.AllowList.Select(PciAddress.Parse)]; // a bad address fails here, up front
         _block = [.. Options.BlockList.Select(PciAddress.Parse)];
     }
 
@@ -45,38 +39,33 @@ public sealed partial class PciBus : IBus
     public SysfsPciScanner Scanner { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<Device> Devices { get { lock (_sync) return [.. _devices.Values]; } }
+    public IReadOnlyList<Device> Devices => _devices.Snapshot();
 
     /// <summary>The PCI devices known now, by address.</summary>
-    public IReadOnlyList<PciDevice> PciDevices { get { lock (_sync) return [.. _devices.Values]; } }
+    public IReadOnlyList<PciDevice> PciDevices => _devices.Snapshot();
 
     /// <summary>The registered drivers, in probe order.</summary>
-    public IReadOnlyList<PciDriver> Drivers => _drivers;
+    public IReadOnlyList<PciDriver> Drivers => Prober.Drivers;
 
     /// <summary>True while a vfio device was asked for and not yet released (never rescan then).</summary>
-    public bool VfioReleasePending => _pendingReleases > 0;
+    public bool ReleasePending => Volatile.Read(ref _pendingReleases) > 0;
 
-    private BusHost Host => _host ?? throw new InvalidOperationException("The PCI bus is not registered with an Eal.");
+    private PciProber Prober => _prober ?? throw new InvalidOperationException("The PCI bus is not registered with an Eal (eal.Buses.AddPci).");
 
     /// <inheritdoc />
     public void Attach(BusHost host)
     {
-        if (_host is not null)
+        if (_context is not null)
             throw new InvalidOperationException("The PCI bus is registered already.");
-        _host = host;
-        _logger = host.LoggerFactory.CreateLogger<PciBus>();
-        _vfio = new VfioContainer(Options.DevRoot, _logger);
+        var logger = host.LoggerFactory.CreateLogger<PciBus>();
+        _context = new PciAttachContext(Options, host, new VfioContainer(Options.DevRoot, logger), logger);
+        _prober = new PciProber(_context, _allow, _block, delta => Interlocked.Add(ref _pendingReleases, delta));
+        _autoAttach = new PciAutoAttach(this, _prober, logger);
     }
 
     /// <summary>Adds a driver; drivers are tried in registration order.</summary>
     /// <exception cref="InvalidOperationException">The driver, or one with its name, is registered already.</exception>
-    public void RegisterDriver(PciDriver driver)
-    {
-        ArgumentNullException.ThrowIfNull(driver);
-        if (_drivers.Any(d => d == driver || d.Name == driver.Name))
-            throw new InvalidOperationException($"A PCI driver named '{driver.Name}' is registered already.");
-        _drivers.Add(driver);
-    }
+    public void RegisterDriver(PciDriver driver) => Prober.Register(driver);
 
     /// <inheritdoc />
     public BusScanResult Scan()
@@ -89,9 +78,10 @@ public sealed partial class PciBus : IBus
         foreach (var info in infos)
         {
             seen.Add(info.Address);
-            if (!_devices.TryGetValue(info.Address, out var d))
+            var d = _devices.Find(info.Address);
+            if (d is null)
             {
-                SetDevice(info.Address, new PciDevice(this, info));
+                _devices.Set(new PciDevice(this, info));
                 added.Add(info.Address.ToString());
             }
             else if (d.State == DeviceState.Parsed)
@@ -101,17 +91,17 @@ public sealed partial class PciBus : IBus
             else if (d.State == DeviceState.Probed && !d.Info.SameIdentity(info))
             {
                 // Another function took the address while ours is attached: ours is gone.
-                _logger.LogWarning("{Device} now reports {Vendor:x4}:{DeviceId:x4}: the attached device was replaced", d.Name, info.VendorId, info.DeviceId);
-                HotUnplugHandler(d);
+                _context!.Logger.LogWarning("{Device} now reports {Vendor:x4}:{DeviceId:x4}: the attached device was replaced", d.Name, info.VendorId, info.DeviceId);
+                ReleaseNow(HotUnplugHandler(d));
                 removed.Add(d.Name);
             }
             // Attached devices keep their info and mappings untouched.
         }
-        foreach (var d in _devices.Values.Where(d => !seen.Contains(d.Address)).ToList())
+        foreach (var d in _devices.Snapshot().Where(d => !seen.Contains(d.Address)))
         {
             if (d.Driver is null)
             {
-                RemoveDevice(d.Address);
+                _devices.Remove(d.Address);
             }
             else
             {
@@ -119,67 +109,60 @@ public sealed partial class PciBus : IBus
                 if (d.GoneReportedByScan)
                     continue;
                 d.GoneReportedByScan = true;
-                HotUnplugHandler(d);
+                ReleaseNow(HotUnplugHandler(d));
             }
             removed.Add(d.Name);
         }
         return new BusScanResult(added, removed, errors);
     }
 
+    private static void ReleaseNow(HotUnplugResult r) => r.DeferredRelease?.Invoke(); // a scan is not a removal path: no callbacks to wait for
+
     /// <inheritdoc />
     public int Probe()
     {
         int n = 0;
-        foreach (var d in _devices.Values.Where(d => d.State == DeviceState.Parsed).ToList())
+        foreach (var d in _devices.Snapshot().Where(d => d.State == DeviceState.Parsed))
         {
             try
             {
-                if (TryProbe(d, out _))
+                if (Prober.TryProbe(d, out _))
                     n++;
             }
             catch (HotplugException e)
             {
-                _logger.LogError(e, "Probing {Device} failed", d.Name);
+                _context!.Logger.LogError(e, "Probing {Device} failed", d.Name);
             }
         }
         return n;
     }
 
     /// <inheritdoc />
-    public Device? FindDevice(string name) =>
-        PciAddress.TryParse(name, out var a) ? Find(a) : null;
+    public Device? FindDevice(string name) => PciAddress.TryParse(name, out var a) ? Find(a) : null;
 
     /// <summary>The device at <paramref name="address"/>, or null.</summary>
-    public PciDevice? Find(PciAddress address)
-    {
-        lock (_sync)
-            return _devices.GetValueOrDefault(address);
-    }
-
-    private void SetDevice(PciAddress address, PciDevice device)
-    {
-        lock (_sync)
-            _devices[address] = device;
-    }
-
-    private void RemoveDevice(PciAddress address)
-    {
-        lock (_sync)
-            _devices.Remove(address);
-    }
+    public PciDevice? Find(PciAddress address) => _devices.Find(address);
 
     /// <inheritdoc />
-    public bool TryParseDeviceName(string name, [NotNullWhen(true)] out string? canonical)
+    public bool TryParseDeviceName(string name, [NotNullWhen(true)] out string? canonical, [NotNullWhen(false)] out string? error)
     {
-        canonical = PciAddress.TryParse(name, out var a) ? a.ToString() : null;
-        return canonical is not null;
+        if (PciAddress.TryParse(name, out var a))
+        {
+            canonical = a.ToString();
+            error = null;
+            return true;
+        }
+        canonical = null;
+        error = $"'{name}' is not a PCI address (DDDD:BB:DD.F)";
+        return false;
     }
 
     /// <inheritdoc />
     public Device Plug(string canonicalName, string? args)
     {
         var address = PciAddress.Parse(canonicalName);
-        if (_devices.TryGetValue(address, out var d) && d.Driver is not null)
+        var d = _devices.Find(address);
+        if (d is { Driver: not null })
             throw new HotplugException($"pci:{canonicalName} is attached already ({d.Driver.Name}, {d.State}); detach it first.");
         PciDeviceInfo info;
         try
@@ -188,7 +171,7 @@ public sealed partial class PciBus : IBus
         }
         catch (DirectoryNotFoundException)
         {
-            RemoveDevice(address);
+            _devices.Remove(address);
             throw new DeviceNotFoundException(Name, canonicalName, $"not in {Scanner.Root}");
         }
         catch (SysfsFormatException e)
@@ -196,137 +179,18 @@ public sealed partial class PciBus : IBus
             throw new HotplugException($"pci:{canonicalName} cannot be read: {e.Message}", e);
         }
         if (d is null)
-            SetDevice(address, d = new PciDevice(this, info));
+        {
+            _devices.Set(d = new PciDevice(this, info));
+        }
         else
         {
             d.Info = info;
             d.SetState(DeviceState.Parsed);
         }
         d.SetArgs(args);
-        if (!TryProbe(d, out string? why))
+        if (!Prober.TryProbe(d, out string? why))
             throw new HotplugException($"pci:{canonicalName} was not attached: {why}");
         return d;
-    }
-
-    /// <summary>Attaches the first matching driver that accepts the device. False with the reason if none did.</summary>
-    private bool TryProbe(PciDevice d, out string? why)
-    {
-        why = null;
-        if (d.State != DeviceState.Parsed)
-        {
-            why = $"it is {d.State}";
-            return false;
-        }
-        if (_block.Contains(d.Address) || (_allow.Count > 0 && !_allow.Contains(d.Address)))
-        {
-            why = "it is not allowed (allow/block list)";
-            return false;
-        }
-        var candidates = _drivers.Where(drv => drv.Matches(d.Info)).ToList();
-        if (candidates.Count == 0)
-        {
-            why = $"no registered driver matches {d.Info.VendorId:x4}:{d.Info.DeviceId:x4}";
-            return false;
-        }
-        foreach (var drv in candidates)
-        {
-            if (drv.NeedsMapping && d.Info.KernelDriver is PciKernelDriver.None or PciKernelDriver.Other)
-            {
-                why = d.Info.KernelDriver == PciKernelDriver.None
-                    ? "no kernel driver is bound (bind uio_pci_generic, igb_uio or vfio-pci); it is never mapped"
-                    : $"it belongs to the kernel driver {d.Info.KernelDriverName}";
-                continue;
-            }
-            try
-            {
-                if (drv.NeedsMapping)
-                    MapResources(d);
-                if (!drv.Probe(d))
-                {
-                    ReleaseResources(d);
-                    why = $"{drv.Name} declined it";
-                    continue;
-                }
-            }
-            catch (Exception e)
-            {
-                // Whatever was thrown (a HotplugException too), undo the mapping before it propagates.
-                ReleaseResources(d);
-                if (e is HotplugException)
-                    throw;
-                throw new HotplugException($"{drv.Name} failed to probe pci:{d.Name}: {e.Message}", e);
-            }
-            d.SetAttached(drv, DeviceState.Probed);
-            WatchRemoval(d);
-            _logger.LogInformation("{Device} attached to {Driver}", d.Name, drv.Name);
-            return true;
-        }
-        return false;
-    }
-
-    private void MapResources(PciDevice d)
-    {
-        var fill = Options.RemapFill;
-        var bars = d.Info.Bars.Where(b => b.IsPresent && b.IsMemory).ToList();
-        switch (d.Info.KernelDriver)
-        {
-            case PciKernelDriver.VfioPci:
-                string group = d.Info.IommuGroup is { } g ? g.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                    : throw new IOException($"{d.Name} is bound to vfio-pci but has no iommu_group");
-                if (!File.Exists(Path.Combine(Options.DevRoot, "vfio", group)) && File.Exists(Path.Combine(Options.DevRoot, "vfio", "noiommu-" + group)))
-                    group = "noiommu-" + group;
-                d.Vfio = VfioDevice.Open(_vfio!, group, d.Address);
-                foreach (var bar in bars)
-                    d.MappedBars.Add(d.Vfio.MapBar(bar, fill, _nextCookie++));
-                break;
-            default:
-                int map = 0;
-                foreach (var bar in bars)
-                {
-                    d.MappedBars.Add(Options.MapUioThroughDevNode && d.Info.UioName is { } uio
-                        ? BarMapper.MapUio(Path.Combine(Options.DevRoot, uio), map++, bar, fill, _nextCookie++)
-                        : BarMapper.MapSysfsResource(d.Info, bar, fill, _nextCookie++));
-                }
-                break;
-        }
-    }
-
-    private void WatchRemoval(PciDevice d)
-    {
-        var host = Host;
-        if (d.Info.UioName is { } uio && d.Info.KernelDriver is PciKernelDriver.UioPciGeneric or PciKernelDriver.IgbUio)
-        {
-            string node = Path.Combine(Options.DevRoot, uio);
-            try
-            {
-                d.UioWatch = UioWatch.Open(node, host.Loop, () => host.ReportRemoval(d, DeviceEventSource.Uio, BusHost.MonotonicNs()));
-            }
-            catch (IOException e)
-            {
-                _logger.LogWarning("Cannot watch {Node} for removal ({Error}); uevents and SIGBUS still report it", node, e.Message);
-            }
-        }
-        if (d.Vfio is { } vfio)
-        {
-            bool ok = vfio.WatchRequests(host.Loop, () => host.ReportRemoval(d, DeviceEventSource.VfioRequest, BusHost.MonotonicNs()));
-            if (!ok)
-                _logger.LogWarning("{Device}: this kernel offers no vfio request interrupt", d.Name);
-        }
-    }
-
-    /// <summary>Test hook: watch an eventfd as if it were the device's vfio request interrupt (the same notifier path).</summary>
-    internal IDisposable WatchRequestEventFd(PciDevice d, int eventFd) =>
-        VfioRequestNotifier.Watch(Host.Loop, eventFd, () => Host.ReportRemoval(d, DeviceEventSource.VfioRequest, BusHost.MonotonicNs()));
-
-    private static void ReleaseResources(PciDevice d)
-    {
-        d.UioWatch?.Dispose();
-        d.UioWatch = null;
-        foreach (var bar in d.MappedBars)
-            bar.Dispose();
-        d.MappedBars.Clear();
-        d.Vfio?.Release();
-        d.Vfio = null;
     }
 
     /// <inheritdoc />
@@ -340,82 +204,56 @@ public sealed partial class PciBus : IBus
         }
         catch (Exception e)
         {
-            _logger.LogError(e, "{Driver}.Remove({Device}) threw; detaching anyway", drv.Name, d.Name);
+            _context!.Logger.LogError(e, "{Driver}.Remove({Device}) threw; detaching anyway", drv.Name, d.Name);
         }
-        ReleaseResources(d);
+        d.Attachment?.Release();
+        d.Attachment = null;
         bool gone = d.State is DeviceState.Removed or DeviceState.Fault;
-        d.SetAttached(null, DeviceState.Parsed);
+        d.SetAttached(null, DeviceState.Parsed, 0);
         if (gone)
-            RemoveDevice(d.Address); // a rescan or plug reads the new device fresh
-        _logger.LogInformation("{Device} detached", d.Name);
+            _devices.Remove(d.Address); // a rescan or plug reads the new device fresh
+        _context!.Logger.LogInformation("{Device} detached", d.Name);
     }
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
-    public bool HotUnplugHandler(Device device)
+    public HotUnplugResult HotUnplugHandler(Device device)
     {
         if (device is not PciDevice d || d.State != DeviceState.Probed)
-            return false; // not ours, or not attached
-        foreach (var bar in d.MappedBars)
-            bar.Remap();
-        // The uio node and the vfio device fd are closed right after the REMOVE callbacks, not before
-        // them: a close of a departing device can take milliseconds, and the data path is safe already
-        // (the remap above). Closing the vfio fd is what lets the kernel finish the removal.
+            return HotUnplugResult.NotHandled; // not ours, or not attached
+        // The BARs become dead memory now; the uio node and the vfio device fd are closed right after the REMOVE
+        // callbacks (a close of a departing device can take milliseconds, and the data path is safe already).
         // A detach from inside the callbacks closes them at once; the deferred close is then a no-op.
-        if (d.UioWatch is { } watch)
-            Host.AfterCallbacks(watch.Close);
-        if (d.Vfio is { } vfio)
-        {
-            _pendingReleases++;
-            Host.AfterCallbacks(() =>
-            {
-                try
-                {
-                    vfio.Release();
-                }
-                finally
-                {
-                    _pendingReleases--;
-                }
-            });
-        }
+        var release = d.Attachment?.HotUnplug();
         d.SetState(DeviceState.Removed);
-        RemovalPathLog.DeviceGone(_logger, d.Name, Options.RemapFill);
-        return true;
+        _context!.Logger.DeviceGone(d.Name, Options.RemapFill);
+        return new HotUnplugResult(true, release);
     }
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
-    public SigbusResult SigbusHandler(nint faultAddress, out Device? device)
-    {
-        foreach (var d in _devices.Values)
-        {
-            foreach (var bar in d.MappedBars)
-            {
-                if (bar.Contains(faultAddress))
-                {
-                    device = d;
-                    return SigbusResult.Handled;
-                }
-            }
-        }
-        device = null;
-        return SigbusResult.NotMine;
-    }
+    public SigbusResult SigbusHandler(Device device, nint faultAddress) =>
+        device is PciDevice { Attachment: not null } ? SigbusResult.Handled : SigbusResult.NotMine; // cookies die with the attachment
 
     /// <inheritdoc />
-    public bool TryMapUevent(Uevent uevent, [NotNullWhen(true)] out string? deviceName, out DeviceEventType type)
+    public void ObserveUevent(Uevent uevent) => _autoAttach?.Observe(uevent);
+
+    /// <inheritdoc />
+    public bool TryMapUevent(Uevent uevent, [NotNullWhen(true)] out string? deviceName, out DeviceEventType type) =>
+        PciUeventMap.TryMap(uevent, this, out deviceName, out type);
+
+    /// <summary>Test hook: watch an eventfd as if it were the device's vfio request interrupt (the same notifier path).</summary>
+    internal IDisposable WatchRequestEventFd(PciDevice d, int eventFd) =>
+        VfioRequestNotifier.Watch(_context!.Host.Loop, eventFd,
+            () => _context.Host.ReportRemoval(d, DeviceEventSource.VfioRequest, BusHost.MonotonicNs()));
+
+    /// <inheritdoc />
+    public void WarmRemovalPath()
     {
-        return PciUeventMap.TryMap(uevent, this, out deviceName, out type);
+        RemovalPathWarmup.Prepare(typeof(PciAttachment), nameof(PciAttachment.HotUnplug), "RemapBars");
+        RemovalPathWarmup.Prepare(typeof(MappedBar), "Remap", nameof(MappedBar.Contains), "get_IsRemapped");
+        RemovalPathWarmup.Prepare(typeof(UioWatch), nameof(UioWatch.Close));
+        RemovalPathWarmup.Prepare(typeof(PciLog), nameof(PciLog.DeviceGone));
+        _ = _devices.Find(default); // the sorted table's generic code
     }
-
-    /// <summary>Reads config space of an attached vfio device through its config region.</summary>
-    /// <exception cref="InvalidOperationException">The device is not attached through vfio.</exception>
-    public void ReadConfig(PciDevice device, int offset, Span<byte> into) =>
-        (device.Vfio ?? throw new InvalidOperationException($"{device.Name} is not attached through vfio.")).ReadConfig(offset, into);
-
-    /// <summary>Writes config space of an attached vfio device through its config region.</summary>
-    /// <exception cref="InvalidOperationException">The device is not attached through vfio.</exception>
-    public void WriteConfig(PciDevice device, int offset, ReadOnlySpan<byte> data) =>
-        (device.Vfio ?? throw new InvalidOperationException($"{device.Name} is not attached through vfio.")).WriteConfig(offset, data);
 }

@@ -1,13 +1,13 @@
-using Hotplug.Eal;
-
 namespace Hotplug.Pci;
 
 /// <summary>A PCI function known to the <see cref="PciBus"/>.</summary>
 public sealed class PciDevice : Device
 {
-    private readonly List<MappedBar> _bars = [];
-
-    internal PciDevice(PciBus bus, PciDeviceInfo info) : base(bus, info.Address.ToString()) => Info = info;
+    internal PciDevice(PciBus bus, PciDeviceInfo info) : base(bus, info.Address.ToString())
+    {
+        Info = info;
+        Config = new PciConfigSpace(this);
+    }
 
     /// <summary>The function's address.</summary>
     public PciAddress Address => Info.Address;
@@ -19,26 +19,27 @@ public sealed class PciDevice : Device
     public new PciDriver? Driver => (PciDriver?)base.Driver;
 
     /// <summary>The memory BARs mapped for the driver (empty when not mapped).</summary>
-    public IReadOnlyList<MappedBar> Bars => _bars;
+    public IReadOnlyList<MappedBar> Bars => Attachment?.Bars ?? [];
+
+    /// <summary>Config space, through the attachment (the vfio config region, or sysfs <c>config</c> for uio).</summary>
+    public PciConfigSpace Config { get; }
 
     /// <summary>The mapped BAR number <paramref name="index"/>.</summary>
     /// <exception cref="InvalidOperationException">That BAR is not mapped.</exception>
     public MappedBar Bar(int index) =>
-        _bars.Find(b => b.Index == index) ?? throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
+        Bars.FirstOrDefault(b => b.Index == index) ?? throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
 
-    internal List<MappedBar> MappedBars => _bars;
-
-    internal UioWatch? UioWatch { get; set; }
-
-    internal VfioDevice? Vfio { get; set; }
+    /// <summary>How the device is held while attached (sysfs resource, uio or vfio), or null.</summary>
+    internal PciAttachment? Attachment { get; set; }
 
     /// <summary>A scan has already reported this attached device as gone; later scans do not repeat it.</summary>
     internal bool GoneReportedByScan { get; set; }
 
-    internal void SetAttached(PciDriver? driver, DeviceState state)
+    internal void SetAttached(PciDriver? driver, DeviceState state, long generation)
     {
         base.Driver = driver;
         State = state;
+        Generation = generation;
     }
 
     internal void SetState(DeviceState state) => State = state;

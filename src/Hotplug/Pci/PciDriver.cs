@@ -1,4 +1,3 @@
-using Hotplug.Eal;
 
 namespace Hotplug.Pci;
 

@@ -1,21 +1,33 @@
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug.Uevents;
 
 namespace Hotplug.Pci;
 
 /// <summary>
 /// Which uevents are PCI device events: <c>pci</c> add/remove (any device, named by PCI_SLOT_NAME), and
 /// for devices the bus knows, the earlier <c>uio</c> and <c>vfio-dev</c> removes (the PCI address is the
-/// devpath component that owns the node) and the <c>vfio</c> group remove (by iommu group).
+/// devpath component that owns the node) and the <c>vfio</c> group remove (by iommu group); <c>pci</c> bind to
+/// uio_pci_generic, igb_uio or vfio-pci is BOUND (attachable now).
 /// </summary>
 internal static class PciUeventMap
 {
     public static bool TryMap(Uevent ev, PciBus bus, out string? deviceName, out DeviceEventType type)
     {
         deviceName = null;
-        type = ev.Action == UeventAction.Add ? DeviceEventType.Add : DeviceEventType.Remove;
-        if (ev.Action is not (UeventAction.Add or UeventAction.Remove))
+        type = ev.Action switch
+        {
+            UeventAction.Add => DeviceEventType.Add,
+            UeventAction.Bind => DeviceEventType.Bound,
+            _ => DeviceEventType.Remove,
+        };
+        if (ev.Action == UeventAction.Bind)
+        {
+            if (ev.Subsystem != "pci" || SysfsPciScanner.Classify(ev["DRIVER"]) is PciKernelDriver.None or PciKernelDriver.Other)
+                return false;
+        }
+        else if (ev.Action is not (UeventAction.Add or UeventAction.Remove))
+        {
             return false;
+        }
         switch (ev.Subsystem)
         {
             case "pci":

@@ -1,5 +1,5 @@
 using System.Text;
-using Hotplug.Linux;
+using Hotplug.Interop;
 using static Tmds.Linux.LibC;
 
 namespace Hotplug.Pci;
@@ -25,15 +25,13 @@ internal sealed unsafe class SysfsDirectory : IDisposable
     /// <exception cref="SysfsFormatException">It cannot be opened as a directory.</exception>
     public static SysfsDirectory Open(string path)
     {
-        int fd;
-        fixed (byte* p = Encoding.UTF8.GetBytes(path + "\0"))
-            fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        int fd = Sys.TryOpenFd(path, O_RDONLY | O_DIRECTORY);
         if (fd < 0)
         {
-            int e = Errno.Last;
+            int e = Sys.LastErrno;
             if (e == ENOENT)
                 throw new DirectoryNotFoundException($"{path} does not exist");
-            throw new SysfsFormatException(path, "cannot be opened: " + Errno.Describe(e));
+            throw new SysfsFormatException(path, "cannot be opened: " + Sys.Describe(e));
         }
         return new SysfsDirectory(path, new SafeFdHandle(fd));
     }
@@ -48,19 +46,19 @@ internal sealed unsafe class SysfsDirectory : IDisposable
         int fd = openat(_fd.Fd, CString(name, n, 256), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
         if (fd < 0)
         {
-            int e = Errno.Last;
+            int e = Sys.LastErrno;
             if (e == ENOENT)
                 return null;
-            throw new SysfsFormatException(PathOf(name), "cannot be read: " + Errno.Describe(e));
+            throw new SysfsFormatException(PathOf(name), "cannot be read: " + Sys.Describe(e));
         }
         long got;
         try
         {
             do
                 got = (long)read(fd, buffer, 4096);
-            while (got < 0 && Errno.Last == EINTR);
+            while (got < 0 && Sys.LastErrno == EINTR);
             if (got < 0)
-                throw new SysfsFormatException(PathOf(name), "cannot be read: " + Errno.Describe(Errno.Last));
+                throw new SysfsFormatException(PathOf(name), "cannot be read: " + Sys.Describe(Sys.LastErrno));
         }
         finally
         {

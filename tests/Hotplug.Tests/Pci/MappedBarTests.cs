@@ -51,6 +51,13 @@ public class MappedBarTests(ITestOutputHelper output)
         Assert.Throws<ObjectDisposedException>(() => bar.Write8(0, 1));
         Assert.Throws<ObjectDisposedException>(() => bar.Read64(Size - 8));
         Assert.Throws<ObjectDisposedException>(() => { _ = bar.AsSpan(); });
-        Assert.Equal(0, bar.Pointer);
+        Assert.True(bar.IsDisposed);
+        Assert.True(bar.IsRemapped);
+        // No hole under an address the app was given: the range stays mapped, to dead memory, while the bar is reachable.
+        Assert.NotEqual(0, bar.Pointer);
+        unsafe
+        {
+            Assert.Equal(0xFFFFFFFFu, *(uint*)bar.Pointer);
+        }
     }
 }

@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Testing;
-using Hotplug.Tests.Events;
+using Hotplug.Tests.Uevents;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Hotplug.Tests.Pci;
 
-using Eal = Hotplug.Eal.Eal;
+using Eal = Eal;
 
 /// <summary>Scan, probe, rescan and hotplug add/remove of the PCI bus through an <see cref="Eal"/>, on simulated devices.</summary>
 public sealed class PciBusTests : IDisposable
@@ -34,7 +34,7 @@ public sealed class PciBusTests : IDisposable
 
     private Eal NewEal(PciBusOptions? options = null)
     {
-        var eal = new Eal(new EalOptions { Pci = options ?? _sim.CreateOptions() }, _loggers);
+        var eal = PciEal.Create(options ?? _sim.CreateOptions(), null, _loggers);
         _eals.Add(eal);
         return eal;
     }
@@ -44,7 +44,7 @@ public sealed class PciBusTests : IDisposable
 
     private string DeviceDir(string address) => Path.Combine(_sim.SysfsRoot, address);
 
-    private static PciDevice Dev(Eal eal, string address) => eal.Pci!.Find(PciAddress.Parse(address)) ?? throw new Xunit.Sdk.XunitException($"{address} is not known");
+    private static PciDevice Dev(Eal eal, string address) => eal.Pci().Find(PciAddress.Parse(address)) ?? throw new Xunit.Sdk.XunitException($"{address} is not known");
 
     // ---- scan ----
 
@@ -69,8 +69,8 @@ public sealed class PciBusTests : IDisposable
         var changed = eal.Scan();
         Assert.Equal([C], changed.Added);
         Assert.Equal([B], changed.Removed);
-        Assert.Equal([A, C], eal.Pci!.Devices.Select(d => d.Name));
-        Assert.Null(eal.Pci.FindDevice(B));
+        Assert.Equal([A, C], eal.Pci().Devices.Select(d => d.Name));
+        Assert.Null(eal.Pci().FindDevice(B));
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("any");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.Scan();
         Assert.Equal(1, eal.Probe());
 
@@ -156,7 +156,7 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20, 0, 64 << 10]);
         using var eal = NewEal();
-        eal.Pci!.RegisterDriver(new TestPciDriver("any"));
+        eal.Pci().RegisterDriver(new TestPciDriver("any"));
         eal.Scan();
         eal.Probe();
         var d = Dev(eal, A);
@@ -189,7 +189,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu", new PciId(0x1234, 0x11e8));
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
         Assert.Equal(1, eal.Probe());
@@ -213,7 +213,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(B, 0x8086, 0x10d3, [1 << 20]);
         using var eal = NewEal();
         var nic = new TestPciDriver("nic", new PciId(0x8086, 0x10d3));
-        eal.Pci!.RegisterDriver(nic);
+        eal.Pci().RegisterDriver(nic);
         eal.Scan();
 
         Assert.Equal(1, eal.Probe());
@@ -229,8 +229,8 @@ public sealed class PciBusTests : IDisposable
         using var eal = NewEal();
         var picky = new TestPciDriver("picky") { OnProbe = _ => false };
         var taker = new TestPciDriver("taker");
-        eal.Pci!.RegisterDriver(picky);
-        eal.Pci.RegisterDriver(taker);
+        eal.Pci().RegisterDriver(picky);
+        eal.Pci().RegisterDriver(taker);
         eal.Scan();
 
         Assert.Equal(1, eal.Probe());
@@ -250,7 +250,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var picky = new TestPciDriver("picky") { OnProbe = _ => false };
-        eal.Pci!.RegisterDriver(picky);
+        eal.Pci().RegisterDriver(picky);
         eal.Scan();
 
         Assert.Equal(0, eal.Probe());
@@ -275,7 +275,7 @@ public sealed class PciBusTests : IDisposable
                 throw new InvalidOperationException("firmware says no");
             },
         };
-        eal.Pci!.RegisterDriver(broken);
+        eal.Pci().RegisterDriver(broken);
         eal.Scan();
 
         Assert.Equal(0, eal.Probe());
@@ -305,7 +305,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var broken = new TestPciDriver("broken") { OnProbe = _ => throw new HotplugException("queue setup failed") };
-        eal.Pci!.RegisterDriver(broken);
+        eal.Pci().RegisterDriver(broken);
         eal.Scan();
 
         Assert.Equal(0, eal.Probe());
@@ -326,7 +326,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20], kernelDriver: null);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
 
         Assert.Equal([A], eal.Scan().Added);
         var d = Dev(eal, A);
@@ -346,7 +346,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x8086, 0x10d3, [1 << 20], kernelDriver: "e1000e");
         using var eal = NewEal();
         var drv = new TestPciDriver("nic");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
         Assert.Equal(0, eal.Probe());
@@ -362,7 +362,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(B, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal(ListOptions(allow: ["02:00.0"]));
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
         Assert.Equal(1, eal.Probe());
@@ -379,7 +379,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(B, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal(ListOptions(block: [A]));
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
         Assert.Equal(1, eal.Probe());
@@ -404,7 +404,7 @@ public sealed class PciBusTests : IDisposable
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
 
         var dev = Assert.IsType<PciDevice>(eal.HotplugAdd("pci", "01:00.0", "queues=2")); // short form accepted
         Assert.Equal(A, dev.Name);
@@ -434,7 +434,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci!.RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
         var e = Assert.Throws<DeviceNotFoundException>(() => eal.HotplugAdd("pci", "0000:09:00.0"));
         Assert.Equal("pci", e.BusName);
         Assert.Equal("0000:09:00.0", e.DeviceName);
@@ -458,12 +458,12 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci!.RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
         eal.Scan();
         sim.Remove();
 
         Assert.Throws<DeviceNotFoundException>(() => eal.HotplugAdd("pci", A));
-        Assert.Null(eal.Pci.FindDevice(A));
+        Assert.Null(eal.Pci().FindDevice(A));
     }
 
     [Fact]
@@ -472,7 +472,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         var d = (PciDevice)eal.HotplugAdd("pci", A);
         nint bar0 = d.Bar(0).Pointer;
 
@@ -492,7 +492,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         eal.HotplugAdd("pci", A);
         eal.HotplugRemove("pci", A);
 
@@ -508,20 +508,20 @@ public sealed class PciBusTests : IDisposable
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
         var drv = new TestPciDriver("edu");
-        eal.Pci!.RegisterDriver(drv);
+        eal.Pci().RegisterDriver(drv);
         var d = (PciDevice)eal.HotplugAdd("pci", A);
 
         sim.Remove();
         Assert.Equal([A], eal.Scan().Removed);
         Assert.Empty(eal.Scan().Removed); // reported once, though it stays listed until detached
-        Assert.Same(d, eal.Pci!.FindDevice(A));
+        Assert.Same(d, eal.Pci().FindDevice(A));
         Assert.Equal(DeviceState.Removed, d.State);
         Assert.True(d.Bar(0).IsRemapped);
         Assert.Equal(0xFFFFFFFFu, d.Bar(0).Read32(0)); // dead memory, no SIGBUS
 
         eal.HotplugRemove("pci", A);
         Assert.Equal([A], drv.Removed);
-        Assert.Null(eal.Pci.FindDevice(A));
+        Assert.Null(eal.Pci().FindDevice(A));
         Assert.Throws<DeviceNotFoundException>(() => eal.HotplugRemove("pci", A));
     }
 
@@ -530,10 +530,10 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci!.RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
         var d = (PciDevice)eal.HotplugAdd("pci", A);
 
-        Assert.False(eal.Pci.HotUnplugHandler(new ForeignDevice(eal.Pci))); // no cast exception, no effect
+        Assert.False(eal.Pci().HotUnplugHandler(new ForeignDevice(eal.Pci())).Handled); // no cast exception, no effect
         Assert.Equal(DeviceState.Probed, d.State);
         Assert.False(d.Bar(0).IsRemapped);
     }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Hotplug.Eal;
+using Hotplug;
 using Tmds.Linux;
 
 namespace Hotplug.Tests.Sigbus;
@@ -31,7 +31,7 @@ public class ChainingTests(ITestOutputHelper output)
     [Fact]
     public void A_null_dereference_here_with_handling_enabled_throws_NullReferenceException()
     {
-        using var eal = new global::Hotplug.Eal.Eal(new EalOptions { Pci = null });
+        using var eal = new Eal();
         eal.EnableHotplugHandling();
         object? o = Environment.GetEnvironmentVariable("HOTPLUG_SURELY_UNSET_VARIABLE");
         Assert.Throws<NullReferenceException>(() => o!.GetHashCode());
@@ -41,7 +41,7 @@ public class ChainingTests(ITestOutputHelper output)
     public unsafe void Disable_restores_the_runtimes_handler_and_enable_is_reference_counted()
     {
         nint before = CurrentSigbusHandler();
-        using var eal = new global::Hotplug.Eal.Eal(new EalOptions { Pci = null });
+        using var eal = new Eal();
         eal.EnableHotplugHandling();
         nint ours = CurrentSigbusHandler();
         Assert.NotEqual(before, ours);
@@ -66,8 +66,8 @@ public class ChainingTests(ITestOutputHelper output)
     [Fact]
     public void Only_one_eal_at_a_time_may_own_the_process_wide_handler()
     {
-        using var a = new global::Hotplug.Eal.Eal(new EalOptions { Pci = null });
-        using var b = new global::Hotplug.Eal.Eal(new EalOptions { Pci = null });
+        using var a = new Eal();
+        using var b = new Eal();
         a.EnableHotplugHandling();
         Assert.Throws<InvalidOperationException>(b.EnableHotplugHandling);
         a.DisableHotplugHandling();

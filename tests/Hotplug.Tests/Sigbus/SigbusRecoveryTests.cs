@@ -1,4 +1,4 @@
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Tests.Support;
 

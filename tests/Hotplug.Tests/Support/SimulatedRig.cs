@@ -1,4 +1,4 @@
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Testing;
 using Microsoft.Extensions.Logging;
@@ -11,7 +11,7 @@ internal sealed class SimulatedRig : IDisposable
     public const string Address = "0000:01:00.0";
     public readonly SimulatedPciBus Sim;
     public readonly SimulatedPciDevice Device;
-    public readonly global::Hotplug.Eal.Eal Eal;
+    public readonly Eal Eal;
     public readonly TestDriver Driver = new();
     public readonly List<DeviceEvent> Events = [];
     public readonly SemaphoreSlim RemoveSeen = new(0);
@@ -23,8 +23,8 @@ internal sealed class SimulatedRig : IDisposable
         Device = Sim.AddDevice(Address, 0x1234, 0x11e8, bars ?? [1UL << 20]);
         Device.WriteRegister32(0, 0, 0x010000ed);
         _loggers = XunitLoggerFactory.Create(output, logLevel);
-        Eal = new global::Hotplug.Eal.Eal(new EalOptions { Pci = Sim.CreateOptions(fill) }, _loggers);
-        Eal.Pci!.RegisterDriver(Driver);
+        Eal = PciEal.Create(Sim.CreateOptions(fill), null, _loggers);
+        Eal.Pci().RegisterDriver(Driver);
         Eal.DeviceEvents.Register(null, e =>
         {
             lock (Events)

@@ -1,4 +1,4 @@
-using Hotplug.Tests.Events;
+using Hotplug.Tests.Uevents;
 using Microsoft.Extensions.Logging;
 
 namespace Hotplug.Tests.Support;

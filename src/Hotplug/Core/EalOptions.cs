@@ -1,0 +1,8 @@
+namespace Hotplug;
+
+/// <summary>How an <see cref="Eal"/> is set up. Buses are registered on <see cref="Eal.Buses"/> (for PCI: <c>eal.Buses.AddPci(...)</c>).</summary>
+public sealed class EalOptions
+{
+    /// <summary>Receive buffer asked for the uevent socket (SO_RCVBUFFORCE, else SO_RCVBUF).</summary>
+    public int UeventReceiveBufferBytes { get; init; } = 1 << 20;
+}

@@ -1,0 +1,162 @@
+using System.Runtime.CompilerServices;
+
+namespace Hotplug.Pci;
+
+/// <summary>
+/// One way of holding a PCI device (DPDK's uio / vfio split): the attachment owns the device's BAR mappings, its
+/// removal watch, its hot-unplug (remap now, release later), its release and its config space. Its life: opened
+/// (device handle, then the removal watch — armed BEFORE the BARs are mapped and the driver probes, so a removal
+/// during attach is never missed — then the BARs), committed when the driver accepted the device, unplugged when
+/// the device goes, released when the app detaches.
+/// </summary>
+internal abstract class PciAttachment : IDisposable
+{
+    private readonly List<MappedBar> _bars = [];
+    private readonly Lock _commit = new();
+    private bool _committed;
+    private bool _revoked;
+    private int _released;
+
+    protected PciAttachment(PciDevice device, PciAttachContext context)
+    {
+        Device = device;
+        Context = context;
+    }
+
+    public PciDevice Device { get; }
+
+    protected PciAttachContext Context { get; }
+
+    public IReadOnlyList<MappedBar> Bars { get { lock (_commit) return [.. _bars]; } }
+
+    /// <summary>True once a removal signal arrived before the attach was committed.</summary>
+    public bool Revoked { get { lock (_commit) return _revoked; } }
+
+    /// <summary>Opens the device, arms the removal watch, maps the memory BARs. On failure everything taken is released.</summary>
+    public void Open()
+    {
+        try
+        {
+            OpenDevice();
+            ArmRemovalWatch();
+            int map = 0;
+            foreach (var bar in Device.Info.Bars.Where(b => b.IsPresent && b.IsMemory))
+            {
+                ulong cookie = Context.Host.RegisterFaultOwner(Device);
+                try
+                {
+                    var mapped = MapBar(bar, map++, cookie);
+                    lock (_commit)
+                    {
+                        _bars.Add(mapped);
+                        if (_revoked)
+                            mapped.Remap(); // the device went while we were mapping it
+                    }
+                }
+                catch
+                {
+                    Context.Host.ForgetFaultOwner(cookie);
+                    throw;
+                }
+            }
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>The driver accepted the device. False if a removal signal came first (then the attach must fail).</summary>
+    public bool Commit()
+    {
+        lock (_commit)
+        {
+            _committed = !_revoked;
+            return _committed;
+        }
+    }
+
+    protected abstract void OpenDevice();
+
+    protected abstract void ArmRemovalWatch();
+
+    protected abstract MappedBar MapBar(BarInfo bar, int mapIndex, ulong cookie);
+
+    /// <summary>Reads config space at <paramref name="offset"/>.</summary>
+    public abstract void ReadConfig(int offset, Span<byte> into);
+
+    /// <summary>Writes config space at <paramref name="offset"/>.</summary>
+    public abstract void WriteConfig(int offset, ReadOnlySpan<byte> data);
+
+    /// <summary>Lets go of what the kernel may wait for (device fd, watch); called once, from <see cref="Release"/> or a revoke.</summary>
+    protected abstract void ReleaseKernelHandles();
+
+    /// <summary>What to release right after the REMOVE callbacks, when the device is gone (null: nothing to hurry).</summary>
+    protected abstract Action? DeferredReleaseOnUnplug();
+
+    /// <summary>
+    /// The attachment's own removal watch fired (on the event thread). Before the attach is committed the core's
+    /// lock may be held by the attaching thread (a slow probe), so the device is made safe and let go here, at
+    /// once; either way the core then handles the removal.
+    /// </summary>
+    protected void OnRemovalSignal(DeviceEventSource source)
+    {
+        long now = BusHost.MonotonicNs();
+        bool early;
+        lock (_commit)
+        {
+            early = !_committed && !_revoked;
+            _revoked |= early;
+        }
+        if (early)
+        {
+            RemapBars();
+            ReleaseOnce();
+        }
+        Context.Host.ReportRemoval(Device, source, now);
+    }
+
+    /// <summary>The device is gone: every BAR becomes dead memory now; the kernel's handles go after the callbacks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    public Action? HotUnplug()
+    {
+        RemapBars();
+        return DeferredReleaseOnUnplug();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    private void RemapBars()
+    {
+        MappedBar[] bars;
+        lock (_commit)
+            bars = [.. _bars];
+        foreach (var bar in bars)
+            bar.Remap();
+    }
+
+    /// <summary>Unmaps the BARs (dead memory first), forgets their fault cookies and releases the kernel's handles. Idempotent.</summary>
+    public void Release()
+    {
+        MappedBar[] bars;
+        lock (_commit)
+        {
+            bars = [.. _bars];
+            _bars.Clear();
+        }
+        foreach (var bar in bars)
+        {
+            bar.Dispose();
+            Context.Host.ForgetFaultOwner(bar.Cookie);
+        }
+        ReleaseOnce();
+    }
+
+    private void ReleaseOnce()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+            ReleaseKernelHandles();
+    }
+
+    public void Dispose() => Release();
+}
