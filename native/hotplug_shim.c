@@ -21,26 +21,6 @@
 #define RING_MASK (HP_RING_CAPACITY - 1)
 _Static_assert((HP_RING_CAPACITY & RING_MASK) == 0, "ring capacity must be a power of two");
 
-/* The managed mirrors (NativeShim.Fault and NativeShim.Stats in src/Hotplug/Linux/NativeShim.cs) hard-code
- * this layout; tests/Hotplug.Tests/Native/ShimStructLayoutTests.cs checks the same numbers on their side. */
-_Static_assert(sizeof(struct hp_fault) == 56, "struct hp_fault: size is part of the ABI");
-_Static_assert(offsetof(struct hp_fault, cookie) == 0, "struct hp_fault: cookie");
-_Static_assert(offsetof(struct hp_fault, address) == 8, "struct hp_fault: address");
-_Static_assert(offsetof(struct hp_fault, range_start) == 16, "struct hp_fault: range_start");
-_Static_assert(offsetof(struct hp_fault, fault_ns) == 24, "struct hp_fault: fault_ns");
-_Static_assert(offsetof(struct hp_fault, remapped_ns) == 32, "struct hp_fault: remapped_ns");
-_Static_assert(offsetof(struct hp_fault, thread_id) == 40, "struct hp_fault: thread_id");
-_Static_assert(offsetof(struct hp_fault, slot) == 44, "struct hp_fault: slot");
-_Static_assert(offsetof(struct hp_fault, si_code) == 48, "struct hp_fault: si_code");
-_Static_assert(offsetof(struct hp_fault, first) == 52, "struct hp_fault: first");
-_Static_assert(sizeof(struct hp_stats) == 40, "struct hp_stats: size is part of the ABI");
-_Static_assert(offsetof(struct hp_stats, faults_handled) == 0, "struct hp_stats: faults_handled");
-_Static_assert(offsetof(struct hp_stats, faults_chained) == 8, "struct hp_stats: faults_chained");
-_Static_assert(offsetof(struct hp_stats, ring_dropped) == 16, "struct hp_stats: ring_dropped");
-_Static_assert(offsetof(struct hp_stats, remap_failed) == 24, "struct hp_stats: remap_failed");
-_Static_assert(offsetof(struct hp_stats, installed) == 32, "struct hp_stats: installed");
-_Static_assert(offsetof(struct hp_stats, ranges) == 36, "struct hp_stats: ranges");
-
 /* Range slot states. Fields of a slot are written only while it is INIT and read by the handler only
  * after it observed ARMED/REMAPPING/REMAPPED with acquire ordering. */
 enum { R_FREE = 0, R_INIT, R_ARMED, R_REMAPPING, R_REMAPPED };

@@ -5,7 +5,7 @@ using Hotplug.Linux;
 namespace Hotplug.Tests.Native;
 
 /// <summary>
-/// The managed mirrors of the shim's structs have the C layout: the same numbers native/hotplug_shim.c pins
+/// The managed mirrors of the shim's structs have the C layout: the same numbers native/hotplug_shim.h pins
 /// with <c>_Static_assert</c>. hp_fault_read writes straight into a <c>Fault*</c>, so both the marshalled
 /// layout (Marshal.OffsetOf) and the in-memory one (field addresses) must match.
 /// </summary>
