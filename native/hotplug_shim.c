@@ -3,6 +3,12 @@
  *
  * Rules for everything reachable from on_sigbus(): no locks, no malloc, no stdio, no managed code;
  * only atomics and async-signal-safe system calls (mmap, write, clock_gettime, gettid, sigaction, raise).
+ *
+ * Rule for the whole file: the built library imports no glibc symbol version newer than GLIBC_2.17 (the
+ * oldest glibc of aarch64), so one build loads on RHEL 8, Ubuntu 20.04 and anything newer, whatever glibc
+ * it was built on; tests/Hotplug.Tests/Native/ShimSymbolVersionTests.cs reads the built .so and checks.
+ * So: no pthread_once (GLIBC_2.34 since it moved into libc): once_locked() below; no memfd_create wrapper
+ * (GLIBC_2.27): syscall(SYS_memfd_create); a newer call goes through syscall(2) the same way.
  */
 #include "hotplug_shim.h"
 
@@ -16,6 +22,10 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U /* <linux/memfd.h>; glibc's <sys/mman.h> has it only since 2.27 */
+#endif
 
 #define HP_VERSION_STRING "hotplug_shim 0.1.0"
 #define RING_MASK (HP_RING_CAPACITY - 1)
@@ -54,9 +64,22 @@ static struct sigaction g_prev;           /* the action ours replaced */
 static int g_install_refs;                /* under g_lock */
 static int g_orphaned;                    /* ours stays below a handler installed after it */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_initialized;                 /* under g_lock */
 
 static _Atomic uint64_t g_faults_handled, g_faults_chained, g_ring_dropped, g_remap_failed;
+
+/* One iteration of a spin-wait: tells the CPU we are spinning (frees the core's resources for the sibling
+ * hyperthread, saves power) without giving up the time slice. Async-signal-safe: one instruction. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory"); /* at least a compiler barrier */
+#endif
+}
 
 int hp_shim_abi_version(void) { return HP_SHIM_ABI_VERSION; }
 const char *hp_shim_version(void) { return HP_VERSION_STRING; }
@@ -68,11 +91,17 @@ int64_t hp_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void init_once(void)
+/* What pthread_once did, without its GLIBC_2.34 symbol: runs once per process, under g_lock, so a second
+ * caller blocks on the mutex until the first is done (a spin-wait could starve a real-time thread). The
+ * signal handler reads the ring only after hp_sigbus_install set g_enabled, which is after this. */
+static void once_locked(void)
 {
+    if (g_initialized)
+        return;
     for (uint64_t i = 0; i < HP_RING_CAPACITY; i++)
         atomic_store_explicit(&g_ring[i].seq, i, memory_order_relaxed);
     atomic_store(&g_efd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    g_initialized = 1; /* even if eventfd failed: install then keeps failing with -ENOMEM, as before */
 }
 
 /* ---- inside the signal handler -------------------------------------------------------------- */
@@ -109,7 +138,7 @@ static int claim_and_remap(struct range *r, uint64_t gen, uintptr_t a)
         return rc == 0 ? 1 : rc;
     }
     while (expect == R_REMAPPING) {
-        __builtin_ia32_pause();
+        cpu_relax();
         expect = atomic_load_explicit(&r->state, memory_order_acquire);
     }
     if (expect != R_REMAPPED)
@@ -233,8 +262,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 int hp_sigbus_install(void)
 {
     int rc = 0;
-    pthread_once(&g_once, init_once);
     pthread_mutex_lock(&g_lock);
+    once_locked();
     if (atomic_load(&g_efd) < 0) {
         rc = -ENOMEM;
     } else if (g_install_refs++ == 0) {
@@ -303,7 +332,7 @@ static int ensure_ones(size_t len)
         return 0;
     int fd = atomic_load(&g_ones_fd);
     if (fd < 0) {
-        fd = memfd_create("hotplug-ones", MFD_CLOEXEC);
+        fd = (int)syscall(SYS_memfd_create, "hotplug-ones", MFD_CLOEXEC);
         if (fd < 0)
             return -errno;
     }
@@ -380,7 +409,7 @@ int hp_range_remove(int slot)
         if (st == R_FREE || st == R_INIT)
             return -EINVAL;
         if (st == R_REMAPPING) {
-            __builtin_ia32_pause();
+            cpu_relax();
             continue;
         }
         if (atomic_compare_exchange_strong(&r->state, &st, R_FREE))
@@ -410,8 +439,8 @@ int hp_range_is_remapped(int slot)
 int hp_fault_read(struct hp_fault *out, int max)
 {
     int n = 0;
-    pthread_once(&g_once, init_once);
     pthread_mutex_lock(&g_lock);
+    once_locked();
     while (n < max) {
         struct ring_cell *c = &g_ring[g_ring_tail & RING_MASK];
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);

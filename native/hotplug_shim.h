@@ -53,6 +53,27 @@ struct hp_stats {
     int32_t  ranges;          /* registered ranges */
 };
 
+/* The layout is part of the ABI: the managed mirrors (NativeShim.Fault and NativeShim.Stats in
+ * src/Hotplug/Linux/NativeShim.cs) hard-code it, and tests/Hotplug.Tests/Native/ShimStructLayoutTests.cs
+ * checks the same numbers on their side. */
+_Static_assert(sizeof(struct hp_fault) == 56, "struct hp_fault: size is part of the ABI");
+_Static_assert(offsetof(struct hp_fault, cookie) == 0, "struct hp_fault: cookie");
+_Static_assert(offsetof(struct hp_fault, address) == 8, "struct hp_fault: address");
+_Static_assert(offsetof(struct hp_fault, range_start) == 16, "struct hp_fault: range_start");
+_Static_assert(offsetof(struct hp_fault, fault_ns) == 24, "struct hp_fault: fault_ns");
+_Static_assert(offsetof(struct hp_fault, remapped_ns) == 32, "struct hp_fault: remapped_ns");
+_Static_assert(offsetof(struct hp_fault, thread_id) == 40, "struct hp_fault: thread_id");
+_Static_assert(offsetof(struct hp_fault, slot) == 44, "struct hp_fault: slot");
+_Static_assert(offsetof(struct hp_fault, si_code) == 48, "struct hp_fault: si_code");
+_Static_assert(offsetof(struct hp_fault, first) == 52, "struct hp_fault: first");
+_Static_assert(sizeof(struct hp_stats) == 40, "struct hp_stats: size is part of the ABI");
+_Static_assert(offsetof(struct hp_stats, faults_handled) == 0, "struct hp_stats: faults_handled");
+_Static_assert(offsetof(struct hp_stats, faults_chained) == 8, "struct hp_stats: faults_chained");
+_Static_assert(offsetof(struct hp_stats, ring_dropped) == 16, "struct hp_stats: ring_dropped");
+_Static_assert(offsetof(struct hp_stats, remap_failed) == 24, "struct hp_stats: remap_failed");
+_Static_assert(offsetof(struct hp_stats, installed) == 32, "struct hp_stats: installed");
+_Static_assert(offsetof(struct hp_stats, ranges) == 36, "struct hp_stats: ranges");
+
 HP_EXPORT int hp_shim_abi_version(void);
 HP_EXPORT const char *hp_shim_version(void);
 
