@@ -29,9 +29,15 @@ public sealed class SysfsPciScanner(string root)
             string name = Path.GetFileName(entry);
             if (name.StartsWith('.'))
                 continue;
-            if (!PciAddress.TryParse(name, out var address))
+            if (!PciAddress.TryParse(name, out var address, out string? why))
             {
-                errors.Add($"{entry}: not a PCI address, skipped");
+                errors.Add($"{entry}: not a PCI address ({why}), skipped");
+                continue;
+            }
+            if (name != address.ToString())
+            {
+                // Read() goes by the canonical name; the kernel never uses another, so say so instead of a silent miss.
+                errors.Add($"{entry}: not the canonical name {address} of that PCI address, skipped");
                 continue;
             }
             try

@@ -116,6 +116,36 @@ public class ListCommandTests
     }
 
     [Fact]
+    public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
+    {
+        using var fs = new FakeSysfs();
+        fs.Add("10000:01:00.0").Add("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(fs.DevicesRoot, "0000:01:20.0"));
+
+        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        Assert.Equal(0, code);
+        Assert.Equal("8086:10d3", Cells(output, "10000:01:00.0")["Vendor:Device"]);
+        Assert.Contains("2 PCI function(s)", output);
+        Assert.Contains("0000:01:20.0: not a PCI address (device number 0x20 exceeds 0x1f)", error);
+
+        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.Equal(["0000:01:00.0", "10000:01:00.0"],
+            doc.RootElement.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("address").GetString()));
+    }
+
+    /// <summary>The table row of <paramref name="address"/>, cell by column header (one-line rows only).</summary>
+    private static Dictionary<string, string> Cells(string table, string address)
+    {
+        var lines = table.Split('\n');
+        static string[] Split(string line) => [.. line.Split('│').Skip(1).SkipLast(1).Select(c => c.Trim())];
+        var headers = Split(Assert.Single(lines, l => l.Contains("│ Address")));
+        var row = Split(Assert.Single(lines, l => l.Contains($"│ {address} ")));
+        Assert.Equal(headers.Length, row.Length);
+        return headers.Zip(row).ToDictionary(p => p.First, p => p.Second);
+    }
+
+    [Fact]
     public void AnUnreadableRootIsAnError()
     {
         string root = Path.Combine(Path.GetTempPath(), "hotplug-no-such-dir-" + Guid.NewGuid().ToString("N"));
