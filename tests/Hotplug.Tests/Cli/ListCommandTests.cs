@@ -115,6 +115,32 @@ public class ListCommandTests
         Assert.Contains(fs.PathOf("0000:01:00.0", "class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
     }
 
+    [Theory]
+    [InlineData("revision", "revision", "Rev", "-")]
+    [InlineData("class", "class", "Class", "-")]
+    [InlineData("subsystem_vendor", "subsystemVendor", "Subsystem", "-:a01f")]
+    [InlineData("subsystem_device", "subsystemDevice", "Subsystem", "8086:-")]
+    public void AMissingOptionalFileIsNullInJsonAndADashInTheTable(string file, string property, string column, string cell)
+    {
+        using var fs = new FakeSysfs();
+        fs.Add("0000:01:00.0", revision: "0x1a").Add("0000:02:00.0", revision: "0x1a");
+        fs.Write("0000:01:00.0", file, null);
+
+        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        Assert.True(json.Code == 0, json.Err);
+        Assert.Equal("", json.Err);
+        using var doc = JsonDocument.Parse(json.Out);
+        var devices = doc.RootElement.GetProperty("devices").EnumerateArray().ToList();
+        Assert.Equal(JsonValueKind.Null, devices[0].GetProperty(property).ValueKind);
+        Assert.Equal(JsonValueKind.String, devices[1].GetProperty(property).ValueKind);
+        Assert.Equal("1a", devices[1].GetProperty("revision").GetString());
+
+        var table = Invoke("--sysfs", fs.DevicesRoot);
+        Assert.Equal(cell, Cells(table.Out, "0000:01:00.0")[column]);
+        Assert.NotEqual(cell, Cells(table.Out, "0000:02:00.0")[column]);
+        Assert.Equal("1a", Cells(table.Out, "0000:02:00.0")["Rev"]);
+    }
+
     [Fact]
     public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
     {

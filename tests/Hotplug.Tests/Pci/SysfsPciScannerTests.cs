@@ -35,10 +35,10 @@ public sealed class SysfsPciScannerTests : IDisposable
         Assert.Equal(Path.Combine(_fs.DevicesRoot, "0000:01:00.0"), d.SysfsPath);
         Assert.Equal(0x8086, d.VendorId);   // from the vendor file, not the lying uevent (DEAD:BEEF)
         Assert.Equal(0x10d3, d.DeviceId);
-        Assert.Equal(0x8086, d.SubsystemVendorId);
-        Assert.Equal(0xa01f, d.SubsystemDeviceId);
+        Assert.Equal((ushort)0x8086, d.SubsystemVendorId);
+        Assert.Equal((ushort)0xa01f, d.SubsystemDeviceId);
         Assert.Equal(0x020000u, d.ClassCode);
-        Assert.Equal(0x1a, d.Revision);
+        Assert.Equal((byte)0x1a, d.Revision);
         Assert.Equal(1, d.NumaNode);
     }
 
@@ -129,7 +129,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void MissingOptionalFilesGiveDefaults()
+    public void MissingOptionalFilesAreNullOrEmptyNotInventedValues()
     {
         _fs.Add("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
         _fs.Write("0000:01:00.0", "resource", null);
@@ -137,10 +137,11 @@ public sealed class SysfsPciScannerTests : IDisposable
         var d = ScanOne("0000:01:00.0");
 
         Assert.Equal(0x8086, d.VendorId);
-        Assert.Equal(0, d.SubsystemVendorId);
-        Assert.Equal(0, d.SubsystemDeviceId);
-        Assert.Equal(0u, d.ClassCode);
-        Assert.Equal(0, d.Revision);
+        Assert.Null(d.SubsystemVendorId);
+        Assert.Null(d.SubsystemDeviceId);
+        Assert.Null(d.ClassCode);
+        Assert.Null(d.Revision);
+        Assert.Equal(-1, d.NumaNode); // the kernel's own "no node"
         Assert.Empty(d.Resources);
         Assert.Null(d.KernelDriverName);
         Assert.Equal(PciKernelDriver.None, d.KernelDriver);
@@ -149,6 +150,28 @@ public sealed class SysfsPciScannerTests : IDisposable
         Assert.Null(d.NumVfs);
         Assert.Null(d.TotalVfs);
         Assert.Null(d.UioName);
+    }
+
+    [Theory]
+    [InlineData("subsystem_vendor", 0)]
+    [InlineData("subsystem_device", 1)]
+    [InlineData("class", 2)]
+    [InlineData("revision", 3)]
+    public void OneMissingOptionalIdFileIsNullAndZerosThatAreThereAreRead(string file, int missing)
+    {
+        _fs.Add("0000:01:00.0", subsystemVendor: "0x0000", subsystemDevice: "0x0000", classCode: "0x000000", revision: "0x00");
+        _fs.Write("0000:01:00.0", file, null);
+
+        var d = ScanOne("0000:01:00.0");
+
+        object?[] values = [d.SubsystemVendorId, d.SubsystemDeviceId, d.ClassCode, d.Revision];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i == missing)
+                Assert.Null(values[i]);
+            else
+                Assert.Equal(0UL, Convert.ToUInt64(Assert.IsAssignableFrom<IConvertible>(values[i]), System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     [Theory]
