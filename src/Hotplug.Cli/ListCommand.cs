@@ -74,15 +74,17 @@ internal static class ListCommand
             console.Profile.Width = 160; // captured or piped: do not squeeze the table into 80 columns
 
         var table = new Table().Border(TableBorder.Rounded);
-        foreach (string h in new[] { "Address", "Vendor:Device", "Subsystem", "Class", "Driver", "NUMA", "BARs", "IOMMU" })
+        foreach (string h in new[] { "Address", "Vendor:Device", "Rev", "Subsystem", "Class", "Driver", "NUMA", "BARs", "IOMMU" })
             table.AddColumn(new TableColumn(h).NoWrap());
         foreach (var d in devices)
         {
             table.AddRow(
                 Cell(d.Address.ToString()),
                 Cell($"{d.VendorId:x4}:{d.DeviceId:x4}"),
-                Cell($"{d.SubsystemVendorId:x4}:{d.SubsystemDeviceId:x4}"),
-                Cell($"{d.ClassCode:x6} {ClassName(d.ClassCode)}".TrimEnd()),
+                Cell(Hex(d.Revision, 2) ?? "-"),
+                Cell(d.SubsystemVendorId is null && d.SubsystemDeviceId is null ? "-"
+                    : $"{Hex(d.SubsystemVendorId, 4) ?? "-"}:{Hex(d.SubsystemDeviceId, 4) ?? "-"}"),
+                Cell(d.ClassCode is { } c ? $"{c:x6} {ClassName(c)}".TrimEnd() : "-"),
                 Cell(DriverText(d)),
                 Cell(d.NumaNode < 0 ? "-" : d.NumaNode.ToString(CultureInfo.InvariantCulture)),
                 Cell(BarsText(d)),
@@ -93,6 +95,10 @@ internal static class ListCommand
     }
 
     private static Text Cell(string s) => new(s); // Text, not markup: sysfs content is never interpreted
+
+    /// <summary>Lower-case hex of at least <paramref name="digits"/> digits, or null for a value sysfs did not give.</summary>
+    private static string? Hex(uint? value, int digits) =>
+        value?.ToString("x" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     private static string DriverText(PciDeviceInfo d) =>
         (d.KernelDriverName ?? "none") + (d.DriverOverride is { } o && o != d.KernelDriverName ? $" (override {o})" : "");
@@ -154,8 +160,8 @@ internal static class ListCommand
 
     private static DeviceJson ToJson(PciDeviceInfo d) => new(
         d.Address.ToString(),
-        $"{d.VendorId:x4}", $"{d.DeviceId:x4}", $"{d.SubsystemVendorId:x4}", $"{d.SubsystemDeviceId:x4}",
-        $"{d.ClassCode:x6}", $"{d.Revision:x2}",
+        $"{d.VendorId:x4}", $"{d.DeviceId:x4}", Hex(d.SubsystemVendorId, 4), Hex(d.SubsystemDeviceId, 4),
+        Hex(d.ClassCode, 6), Hex(d.Revision, 2),
         d.KernelDriverName, d.KernelDriver.ToString(), d.DriverOverride, d.NumaNode, d.IommuGroup, d.NumVfs, d.TotalVfs, d.UioName,
         [.. d.Bars.Where(b => b.IsPresent).Select(b => new BarJson(b.Index, b.IsIo ? "io" : "mem", b.Is64Bit, b.IsPrefetchable,
             $"0x{b.Start:x}", b.Length, HumanSize(b.Length)))]);
@@ -164,9 +170,12 @@ internal static class ListCommand
 /// <summary>The JSON document of <c>hotplug list --json</c>.</summary>
 internal sealed record ListJson(string Root, IReadOnlyList<DeviceJson> Devices, IReadOnlyList<string> Warnings);
 
-/// <summary>One PCI function in <c>hotplug list --json</c>; ids are lower-case hex without 0x.</summary>
+/// <summary>
+/// One PCI function in <c>hotplug list --json</c>; ids are lower-case hex without 0x. Subsystem ids, class and
+/// revision are null when their sysfs file is absent (never an invented 0).
+/// </summary>
 internal sealed record DeviceJson(
-    string Address, string Vendor, string Device, string SubsystemVendor, string SubsystemDevice, string Class, string Revision,
+    string Address, string Vendor, string Device, string? SubsystemVendor, string? SubsystemDevice, string? Class, string? Revision,
     string? Driver, string DriverKind, string? DriverOverride, int NumaNode, int? IommuGroup, int? NumVfs, int? TotalVfs, string? Uio,
     IReadOnlyList<BarJson> Bars);
 

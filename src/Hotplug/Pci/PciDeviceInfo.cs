@@ -11,14 +11,14 @@ public sealed record PciDeviceInfo
     public required ushort VendorId { get; init; }
     /// <summary>Device id.</summary>
     public required ushort DeviceId { get; init; }
-    /// <summary>Subsystem vendor id (0 when the file is absent).</summary>
-    public ushort SubsystemVendorId { get; init; }
-    /// <summary>Subsystem device id (0 when the file is absent).</summary>
-    public ushort SubsystemDeviceId { get; init; }
-    /// <summary>24-bit class code (class, subclass, prog-if).</summary>
-    public uint ClassCode { get; init; }
-    /// <summary>Revision id.</summary>
-    public byte Revision { get; init; }
+    /// <summary>Subsystem vendor id, or null when the file is absent.</summary>
+    public ushort? SubsystemVendorId { get; init; }
+    /// <summary>Subsystem device id, or null when the file is absent.</summary>
+    public ushort? SubsystemDeviceId { get; init; }
+    /// <summary>24-bit class code (class, subclass, prog-if), or null when the file is absent.</summary>
+    public uint? ClassCode { get; init; }
+    /// <summary>Revision id, or null when the file is absent (kernels before 4.13 have none).</summary>
+    public byte? Revision { get; init; }
     /// <summary>NUMA node, -1 when unknown or absent.</summary>
     public int NumaNode { get; init; } = -1;
     /// <summary>Every line of the <c>resource</c> file: BAR0-5, then ROM and SR-IOV windows.</summary>

@@ -13,7 +13,7 @@ public readonly record struct PciId(ushort VendorId, ushort DeviceId, ushort Sub
     /// <summary>Wildcard for the 24-bit class code.</summary>
     public const uint AnyClass = 0xFFFFFF;
 
-    /// <summary>True if the device's ids match this entry.</summary>
+    /// <summary>True if the device's ids match this entry. A subsystem id or class it names never matches a device whose sysfs file for it is absent.</summary>
     public bool Matches(PciDeviceInfo info) =>
         (VendorId == Any || VendorId == info.VendorId)
         && (DeviceId == Any || DeviceId == info.DeviceId)

@@ -52,15 +52,19 @@ internal static class PciUeventMap
         }
     }
 
-    /// <summary>The last PCI address component of a devpath (<c>.../0000:01:00.0/uio/uio0</c> → 0000:01:00.0).</summary>
+    /// <summary>
+    /// The last PCI address component of a devpath (<c>.../0000:01:00.0/uio/uio0</c> → 0000:01:00.0; behind an
+    /// Intel VMD, <c>.../0000:00:0e.0/pci10000:00/10000:00:02.0/10000:01:00.0/uio/uio0</c> → 10000:01:00.0).
+    /// </summary>
     private static PciAddress? OwnerAddress(string devPath)
     {
         var parts = devPath.Split('/', StringSplitOptions.RemoveEmptyEntries);
         PciAddress? found = null;
         foreach (string p in parts)
         {
-            // Only full DDDD:BB:DD.F components: root buses (pci0000:00) do not parse.
-            if (p.Length == 12 && PciAddress.TryParse(p, out var a))
+            // Only components in the kernel's canonical form, whatever the domain's width: root buses
+            // (pci0000:00) do not parse, and short forms (01:00.0) are not the kernel's.
+            if (PciAddress.TryParse(p, out var a) && p == a.ToString())
                 found = a;
         }
         return found;

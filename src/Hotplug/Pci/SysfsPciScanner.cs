@@ -29,9 +29,15 @@ public sealed class SysfsPciScanner(string root)
             string name = Path.GetFileName(entry);
             if (name.StartsWith('.'))
                 continue;
-            if (!PciAddress.TryParse(name, out var address))
+            if (!PciAddress.TryParse(name, out var address, out string? why))
             {
-                errors.Add($"{entry}: not a PCI address, skipped");
+                errors.Add($"{entry}: not a PCI address ({why}), skipped");
+                continue;
+            }
+            if (name != address.ToString())
+            {
+                // Read() goes by the canonical name; the kernel never uses another, so say so instead of a silent miss.
+                errors.Add($"{entry}: not the canonical name {address} of that PCI address, skipped");
                 continue;
             }
             try
@@ -65,12 +71,12 @@ public sealed class SysfsPciScanner(string root)
         {
             Address = address,
             SysfsPath = path,
-            VendorId = (ushort)ReadHex(dir, "vendor", 0xFFFF, required: true),
-            DeviceId = (ushort)ReadHex(dir, "device", 0xFFFF, required: true),
-            SubsystemVendorId = (ushort)ReadHex(dir, "subsystem_vendor", 0xFFFF),
-            SubsystemDeviceId = (ushort)ReadHex(dir, "subsystem_device", 0xFFFF),
-            ClassCode = (uint)ReadHex(dir, "class", 0xFFFFFF),
-            Revision = (byte)ReadHex(dir, "revision", 0xFF),
+            VendorId = (ushort)(ReadHex(dir, "vendor", 0xFFFF) ?? throw Missing(dir, "vendor")),
+            DeviceId = (ushort)(ReadHex(dir, "device", 0xFFFF) ?? throw Missing(dir, "device")),
+            SubsystemVendorId = (ushort?)ReadHex(dir, "subsystem_vendor", 0xFFFF),
+            SubsystemDeviceId = (ushort?)ReadHex(dir, "subsystem_device", 0xFFFF),
+            ClassCode = (uint?)ReadHex(dir, "class", 0xFFFFFF),
+            Revision = (byte?)ReadHex(dir, "revision", 0xFF),
             NumaNode = ReadInt(dir, "numa_node") ?? -1,
             Resources = dir.ReadText("resource") is { } res ? ParseResources(dir.PathOf("resource"), res) : [],
             KernelDriverName = driver,
@@ -121,11 +127,14 @@ public sealed class SysfsPciScanner(string root)
         return ulong.TryParse(span, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out v);
     }
 
-    private static ulong ReadHex(SysfsDirectory dir, string file, ulong max, bool required = false)
+    private static SysfsFormatException Missing(SysfsDirectory dir, string file) => new(dir.PathOf(file), "missing");
+
+    /// <summary>The file's hex number, or null when the file is absent (never an invented 0).</summary>
+    private static ulong? ReadHex(SysfsDirectory dir, string file, ulong max)
     {
         string? text = dir.ReadText(file);
         if (text is null)
-            return required ? throw new SysfsFormatException(dir.PathOf(file), "missing") : 0UL;
+            return null;
         if (!Hex64(text, out ulong v) || v > max)
             throw new SysfsFormatException(dir.PathOf(file), $"expected a hex number up to 0x{max:x}, found '{Printable(text)}'");
         return v;

@@ -115,6 +115,62 @@ public class ListCommandTests
         Assert.Contains(fs.PathOf("0000:01:00.0", "class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
     }
 
+    [Theory]
+    [InlineData("revision", "revision", "Rev", "-")]
+    [InlineData("class", "class", "Class", "-")]
+    [InlineData("subsystem_vendor", "subsystemVendor", "Subsystem", "-:a01f")]
+    [InlineData("subsystem_device", "subsystemDevice", "Subsystem", "8086:-")]
+    public void AMissingOptionalFileIsNullInJsonAndADashInTheTable(string file, string property, string column, string cell)
+    {
+        using var fs = new FakeSysfs();
+        fs.Add("0000:01:00.0", revision: "0x1a").Add("0000:02:00.0", revision: "0x1a");
+        fs.Write("0000:01:00.0", file, null);
+
+        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        Assert.True(json.Code == 0, json.Err);
+        Assert.Equal("", json.Err);
+        using var doc = JsonDocument.Parse(json.Out);
+        var devices = doc.RootElement.GetProperty("devices").EnumerateArray().ToList();
+        Assert.Equal(JsonValueKind.Null, devices[0].GetProperty(property).ValueKind);
+        Assert.Equal(JsonValueKind.String, devices[1].GetProperty(property).ValueKind);
+        Assert.Equal("1a", devices[1].GetProperty("revision").GetString());
+
+        var table = Invoke("--sysfs", fs.DevicesRoot);
+        Assert.Equal(cell, Cells(table.Out, "0000:01:00.0")[column]);
+        Assert.NotEqual(cell, Cells(table.Out, "0000:02:00.0")[column]);
+        Assert.Equal("1a", Cells(table.Out, "0000:02:00.0")["Rev"]);
+    }
+
+    [Fact]
+    public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
+    {
+        using var fs = new FakeSysfs();
+        fs.Add("10000:01:00.0").Add("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(fs.DevicesRoot, "0000:01:20.0"));
+
+        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        Assert.Equal(0, code);
+        Assert.Equal("8086:10d3", Cells(output, "10000:01:00.0")["Vendor:Device"]);
+        Assert.Contains("2 PCI function(s)", output);
+        Assert.Contains("0000:01:20.0: not a PCI address (device number 0x20 exceeds 0x1f)", error);
+
+        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.Equal(["0000:01:00.0", "10000:01:00.0"],
+            doc.RootElement.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("address").GetString()));
+    }
+
+    /// <summary>The table row of <paramref name="address"/>, cell by column header (one-line rows only).</summary>
+    private static Dictionary<string, string> Cells(string table, string address)
+    {
+        var lines = table.Split('\n');
+        static string[] Split(string line) => [.. line.Split('│').Skip(1).SkipLast(1).Select(c => c.Trim())];
+        var headers = Split(Assert.Single(lines, l => l.Contains("│ Address")));
+        var row = Split(Assert.Single(lines, l => l.Contains($"│ {address} ")));
+        Assert.Equal(headers.Length, row.Length);
+        return headers.Zip(row).ToDictionary(p => p.First, p => p.Second);
+    }
+
     [Fact]
     public void AnUnreadableRootIsAnError()
     {

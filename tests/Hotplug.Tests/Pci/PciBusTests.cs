@@ -392,8 +392,8 @@ public sealed class PciBusTests : IDisposable
     [Fact]
     public void ABadAddressInTheListsIsRejectedUpFront()
     {
-        Assert.Throws<FormatException>(() => new PciBus(ListOptions(allow: ["not-an-address"])));
-        Assert.Throws<FormatException>(() => new PciBus(ListOptions(block: ["0000:01:00.9"])));
+        Assert.Contains("expected DDDD:BB:DD.F", Assert.Throws<FormatException>(() => new PciBus(ListOptions(allow: ["not-an-address"]))).Message);
+        Assert.Contains("function 9 exceeds 7", Assert.Throws<FormatException>(() => new PciBus(ListOptions(block: ["0000:01:00.9"]))).Message);
     }
 
     // ---- hotplug add / remove ----

@@ -35,10 +35,10 @@ public sealed class SysfsPciScannerTests : IDisposable
         Assert.Equal(Path.Combine(_fs.DevicesRoot, "0000:01:00.0"), d.SysfsPath);
         Assert.Equal(0x8086, d.VendorId);   // from the vendor file, not the lying uevent (DEAD:BEEF)
         Assert.Equal(0x10d3, d.DeviceId);
-        Assert.Equal(0x8086, d.SubsystemVendorId);
-        Assert.Equal(0xa01f, d.SubsystemDeviceId);
+        Assert.Equal((ushort)0x8086, d.SubsystemVendorId);
+        Assert.Equal((ushort)0xa01f, d.SubsystemDeviceId);
         Assert.Equal(0x020000u, d.ClassCode);
-        Assert.Equal(0x1a, d.Revision);
+        Assert.Equal((byte)0x1a, d.Revision);
         Assert.Equal(1, d.NumaNode);
     }
 
@@ -129,7 +129,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void MissingOptionalFilesGiveDefaults()
+    public void MissingOptionalFilesAreNullOrEmptyNotInventedValues()
     {
         _fs.Add("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
         _fs.Write("0000:01:00.0", "resource", null);
@@ -137,10 +137,11 @@ public sealed class SysfsPciScannerTests : IDisposable
         var d = ScanOne("0000:01:00.0");
 
         Assert.Equal(0x8086, d.VendorId);
-        Assert.Equal(0, d.SubsystemVendorId);
-        Assert.Equal(0, d.SubsystemDeviceId);
-        Assert.Equal(0u, d.ClassCode);
-        Assert.Equal(0, d.Revision);
+        Assert.Null(d.SubsystemVendorId);
+        Assert.Null(d.SubsystemDeviceId);
+        Assert.Null(d.ClassCode);
+        Assert.Null(d.Revision);
+        Assert.Equal(-1, d.NumaNode); // the kernel's own "no node"
         Assert.Empty(d.Resources);
         Assert.Null(d.KernelDriverName);
         Assert.Equal(PciKernelDriver.None, d.KernelDriver);
@@ -149,6 +150,28 @@ public sealed class SysfsPciScannerTests : IDisposable
         Assert.Null(d.NumVfs);
         Assert.Null(d.TotalVfs);
         Assert.Null(d.UioName);
+    }
+
+    [Theory]
+    [InlineData("subsystem_vendor", 0)]
+    [InlineData("subsystem_device", 1)]
+    [InlineData("class", 2)]
+    [InlineData("revision", 3)]
+    public void OneMissingOptionalIdFileIsNullAndZerosThatAreThereAreRead(string file, int missing)
+    {
+        _fs.Add("0000:01:00.0", subsystemVendor: "0x0000", subsystemDevice: "0x0000", classCode: "0x000000", revision: "0x00");
+        _fs.Write("0000:01:00.0", file, null);
+
+        var d = ScanOne("0000:01:00.0");
+
+        object?[] values = [d.SubsystemVendorId, d.SubsystemDeviceId, d.ClassCode, d.Revision];
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i == missing)
+                Assert.Null(values[i]);
+            else
+                Assert.Equal(0UL, Convert.ToUInt64(Assert.IsAssignableFrom<IConvertible>(values[i]), System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     [Theory]
@@ -215,19 +238,55 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void DotEntriesAndNamesThatAreNotAddressesAreSkipped()
+    public void DotEntriesAreSkippedSilently()
     {
         _fs.Add("0000:01:00.0");
         Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, ".0000:02:00.0"));
         File.WriteAllText(Path.Combine(_fs.DevicesRoot, ".hidden"), "x");
-        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, "pci0000:00"));
-        File.WriteAllText(Path.Combine(_fs.DevicesRoot, "README"), "x");
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
-        Assert.DoesNotContain(errors, e => e.Contains(".hidden") || e.Contains(".0000:02:00.0")); // dot entries silently
-        Assert.All(errors, e => Assert.Contains("not a PCI address", e));
+        Assert.Empty(errors);
+    }
+
+    [Theory]
+    [InlineData("pci0000:00", "expected DDDD:BB:DD.F")]
+    [InlineData("README", "expected DDDD:BB:DD.F")]
+    [InlineData("0000:01:20.0", "device number 0x20 exceeds 0x1f")]
+    [InlineData("0000:01:00.9", "function 9 exceeds 7")]
+    [InlineData("0000:1ff:00.0", "bus 0x1ff exceeds 0xff")]
+    [InlineData("100000000:01:00.0", "domain 0x100000000 exceeds 0xffffffff")]
+    public void ANameThatIsNotAnAddressIsSkippedWithTheReason(string name, string why)
+    {
+        _fs.Add("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, name));
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
+        string error = Assert.Single(errors);
+        Assert.StartsWith(Path.Combine(_fs.DevicesRoot, name) + ":", error);
+        Assert.Contains("not a PCI address", error);
+        Assert.Contains(why, error);
+    }
+
+    [Theory]
+    [InlineData("0000:0A:00.0", "0000:0a:00.0")]
+    [InlineData("1:02:00.0", "0001:02:00.0")]
+    [InlineData("03:00.0", "0000:03:00.0")]
+    [InlineData("00010000:01:00.0", "10000:01:00.0")]
+    public void ANameThatIsNotCanonicalIsAnErrorNotASilentSkip(string name, string canonical)
+    {
+        _fs.Add("0000:01:00.0");
+        _fs.Add(name); // the kernel never names a function so; read through its canonical name it would look vanished
+
+        var list = Scan(out var errors);
+
+        Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
+        string error = Assert.Single(errors);
+        Assert.StartsWith(Path.Combine(_fs.DevicesRoot, name) + ":", error);
+        Assert.Contains($"not the canonical name {canonical}", error);
     }
 
     [Fact]
@@ -246,8 +305,8 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ListsDevicesSortedByAddress()
     {
-        _fs.Add("0000:05:00.0").Add("0000:00:1f.3").Add("0001:00:00.0").Add("0000:05:00.1");
-        Assert.Equal(["0000:00:1f.3", "0000:05:00.0", "0000:05:00.1", "0001:00:00.0"],
+        _fs.Add("0000:05:00.0").Add("10000:00:00.0").Add("0000:00:1f.3").Add("0001:00:00.0").Add("0000:05:00.1").Add("ffff:00:00.0");
+        Assert.Equal(["0000:00:1f.3", "0000:05:00.0", "0000:05:00.1", "0001:00:00.0", "ffff:00:00.0", "10000:00:00.0"],
             Scan(out _).Select(d => d.Address.ToString()));
     }
 
