@@ -146,15 +146,8 @@ public sealed class PciBus : IBus
     /// <inheritdoc />
     public bool TryParseDeviceName(string name, [NotNullWhen(true)] out string? canonical, [NotNullWhen(false)] out string? error)
     {
-        if (PciAddress.TryParse(name, out var a))
-        {
-            canonical = a.ToString();
-            error = null;
-            return true;
-        }
-        canonical = null;
-        error = $"'{name}' is not a PCI address (DDDD:BB:DD.F)";
-        return false;
+        canonical = PciAddress.TryParse(name, out var a, out error) ? a.ToString() : null;
+        return canonical is not null;
     }
 
     /// <inheritdoc />

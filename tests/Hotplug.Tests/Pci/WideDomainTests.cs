@@ -1,14 +1,12 @@
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug.Uevents;
 using Hotplug.Pci;
 using Hotplug.Testing;
-using Hotplug.Tests.Events;
+using Hotplug.Tests.Uevents;
 using Hotplug.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace Hotplug.Tests.Pci;
 
-using Eal = Hotplug.Eal.Eal;
 
 /// <summary>
 /// PCI domains wider than 16 bits (Intel VMD puts its child devices in domains from 0x10000 up): listed,
@@ -31,11 +29,9 @@ public sealed class WideDomainTests : IDisposable
         _sim.AddDevice(Controller, 0x8086, 0x201d, [1 << 16], kernelDriver: "vmd");
         _sim.AddDevice(Child, 0x1234, 0x11e8, [1 << 20]).WriteRegister32(0, 0, 0x010000ed);
         _loggers = XunitLoggerFactory.Create(output);
-        _eal = new Eal(new EalOptions
-        {
-            Pci = new PciBusOptions { SysfsRoot = _sim.SysfsRoot, DevRoot = _sim.DevRoot, AllowList = [Child], AutoProbeOnAdd = true },
-        }, _loggers);
-        _eal.Pci!.RegisterDriver(_driver);
+        _eal = PciEal.Create(new PciBusOptions { SysfsRoot = _sim.SysfsRoot, DevRoot = _sim.DevRoot, AllowList = [Child], AutoProbeOnAdd = true },
+            null, _loggers);
+        _eal.Pci().RegisterDriver(_driver);
         _eal.DeviceEvents.Register(null, e =>
         {
             lock (_events)
@@ -82,7 +78,7 @@ public sealed class WideDomainTests : IDisposable
         var dev = Assert.IsType<PciDevice>(_eal.HotplugAdd("pci", Child));
         Assert.Equal(Child, dev.Name);
         Assert.Equal(0x010000edu, dev.Bar(0).Read32(0));
-        Assert.Same(dev, _eal.Pci!.FindDevice("0010000:01:00.0"));
+        Assert.Same(dev, _eal.Pci().FindDevice("0010000:01:00.0"));
         _eal.HotplugRemove("pci", Child);
         Assert.Equal(1, _driver.RemoveCalls);
     }
@@ -94,7 +90,7 @@ public sealed class WideDomainTests : IDisposable
         _eal.FlushEventThread();
 
         Assert.Equal(1, _driver.ProbeCalls);
-        Assert.Equal(DeviceState.Probed, _eal.Pci!.Find(PciAddress.Parse(Child))!.State);
+        Assert.Equal(DeviceState.Probed, _eal.Pci().Find(PciAddress.Parse(Child))!.State);
     }
 
     [Fact]
@@ -127,7 +123,7 @@ public sealed class WideDomainTests : IDisposable
     {
         _eal.Scan();
 
-        bool mapped = _eal.Pci!.TryMapUevent(Parse(action, subsystem, devPath, extra), out string? name, out var type);
+        bool mapped = _eal.Pci().TryMapUevent(Parse(action, subsystem, devPath, extra), out string? name, out var type);
 
         Assert.Equal(expected is not null, mapped);
         Assert.Equal(expected, name);
