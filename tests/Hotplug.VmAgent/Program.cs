@@ -11,6 +11,11 @@ using Hotplug.VmAgent;
 //   hotplug BDF KDRV N  attach, data path, and live through N removals (host device_del or guest sysfs
 //                       remove) each followed by an ADD (device_add or rescan)
 //   sigbus BDF N      vfio: clear Memory Space Enable under a running data path (a real kernel SIGBUS), detach, re-attach; N rounds
+//   slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents
+//                     HotplugAdd through a driver whose Probe sleeps PROBE_MS (the host removes the device meanwhile);
+//                     after an attach, wait up to WAIT_MS for its REMOVE; with or without the uevent monitor (SlowProbeScenario)
+//   fork BDF MODE CHILD_MS WAIT_MS
+//                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
 try
 {
     string command = args.Length > 0 ? args[0] : "hello";
@@ -21,6 +26,8 @@ try
         "edu-read" when args.Length == 2 => EduRead(args[1]),
         "hotplug" when args.Length == 4 => new HotplugLoop(args[1], args[2], int.Parse(args[3])).Run(),
         "sigbus" when args.Length == 3 => SigbusScenario.Run(args[1], int.Parse(args[2])),
+        "slow-probe" when args.Length == 5 => SlowProbeScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]),
+        "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
         _ => Usage(),
     };
     Report.Emit("exit", w => w.WriteNumber("rc", rc));
@@ -34,7 +41,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS");
     return 2;
 }
 

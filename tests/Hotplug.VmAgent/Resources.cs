@@ -12,23 +12,26 @@ internal static class Resources
     /// <summary>The shim's all-0xFF memfd: one fd for the whole process, kept on purpose (not a device fd).</summary>
     private const string FillMemfd = "hotplug-ones";
 
-    public static void Write(Utf8JsonWriter w)
+    public static void Write(Utf8JsonWriter w) => Write(w, "/proc/self", "");
+
+    /// <summary>The same for another process (<paramref name="proc"/> is <c>/proc/PID</c>), its fields named with <paramref name="prefix"/>.</summary>
+    public static void Write(Utf8JsonWriter w, string proc, string prefix)
     {
         var fdTargets = new List<string>();
-        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        foreach (string fd in Directory.GetFiles(proc + "/fd"))
         {
             try { fdTargets.Add(new FileInfo(fd).LinkTarget ?? ""); }
             catch (IOException) { } // the enumeration's own fd, closed meanwhile
         }
-        string[] maps = File.ReadAllLines("/proc/self/maps");
+        string[] maps = File.ReadAllLines(proc + "/maps");
         var devFds = fdTargets.Where(t => IsDevice(t) && !t.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
         var devMaps = maps.Where(l => IsDevice(l) || l.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
-        w.WriteNumber("fds", fdTargets.Count);
-        w.WriteNumber("maps", maps.Length);
-        w.WriteNumber("dev_fds", devFds.Count);
-        w.WriteNumber("dev_maps", devMaps.Count);
+        w.WriteNumber(prefix + "fds", fdTargets.Count);
+        w.WriteNumber(prefix + "maps", maps.Length);
+        w.WriteNumber(prefix + "dev_fds", devFds.Count);
+        w.WriteNumber(prefix + "dev_maps", devMaps.Count);
         if (devFds.Count + devMaps.Count > 0)
-            w.WriteString("dev_detail", string.Join(" | ", devFds.Concat(devMaps.Select(l => l.Length > 120 ? l[^120..] : l))));
+            w.WriteString(prefix + "dev_detail", string.Join(" | ", devFds.Concat(devMaps.Select(l => l.Length > 120 ? l[^120..] : l))));
     }
 
     private static bool IsDevice(string s) =>
