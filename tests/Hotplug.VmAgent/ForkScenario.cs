@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 
 namespace Hotplug.VmAgent;
@@ -33,8 +33,8 @@ internal static unsafe class ForkScenario
             return 2;
         }
         var driver = new EduDriver();
-        using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
-        eal.Pci!.RegisterDriver(driver);
+        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
+        eal.Pci().RegisterDriver(driver);
         eal.EnableHotplugHandling();
         eal.StartDeviceEventMonitor();
         var events = new BlockingCollection<DeviceEvent>();

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 
 namespace Hotplug.VmAgent;
@@ -30,8 +30,8 @@ internal static class SlowProbeScenario
             return 2;
         }
         var driver = new SlowEduDriver(probeMs);
-        using var eal = new Hotplug.Eal.Eal(new EalOptions { Pci = new PciBusOptions { AllowList = [bdf] } });
-        eal.Pci!.RegisterDriver(driver);
+        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
+        eal.Pci().RegisterDriver(driver);
         eal.EnableHotplugHandling();
         if (monitor == "uevents")
             eal.StartDeviceEventMonitor();
