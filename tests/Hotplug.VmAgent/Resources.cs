@@ -12,7 +12,18 @@ internal static class Resources
     /// <summary>The shim's all-0xFF memfd: one fd for the whole process, kept on purpose (not a device fd).</summary>
     private const string FillMemfd = "hotplug-ones";
 
-    public static void Write(Utf8JsonWriter w) => Write(w, "/proc/self", "");
+    /// <summary>
+    /// This process, after a full collection: a detached BAR stays mapped to dead memory while its MappedBar is
+    /// reachable (no hole under a late reader) and is unmapped by its finalizer, so what is left after the GC is
+    /// what is really held.
+    /// </summary>
+    public static void Write(Utf8JsonWriter w)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Write(w, "/proc/self", "");
+    }
 
     /// <summary>The same for another process (<paramref name="proc"/> is <c>/proc/PID</c>), its fields named with <paramref name="prefix"/>.</summary>
     public static void Write(Utf8JsonWriter w, string proc, string prefix)
