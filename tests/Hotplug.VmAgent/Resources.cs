@@ -4,8 +4,8 @@ namespace Hotplug.VmAgent;
 
 /// <summary>
 /// What this process holds: open fds and /proc/self/maps lines, and those of them that belong to a PCI
-/// device (a sysfs resource file, /dev/uioN, a vfio group or device, or Hotplug's dead-memory fill that
-/// replaces a removed BAR). Lets the host check that detach lets go of everything and that cycles leak nothing.
+/// device (a sysfs resource file, /dev/uioN, a vfio group or device), and apart from them Hotplug's dead-memory
+/// fill that replaces a removed BAR. Lets the host check that detach lets go of everything and that cycles leak nothing.
 /// </summary>
 internal static class Resources
 {
@@ -36,11 +36,15 @@ internal static class Resources
         }
         string[] maps = File.ReadAllLines(proc + "/maps");
         var devFds = fdTargets.Where(t => IsDevice(t) && !t.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
-        var devMaps = maps.Where(l => IsDevice(l) || l.Contains(FillMemfd, StringComparison.Ordinal)).ToList();
+        var devMaps = maps.Where(IsDevice).ToList();
+        // Dead memory that replaced a detached BAR: not the device; it stays while the app can still reach the
+        // MappedBar (no hole under a late reader) and goes with the collection above once it cannot.
+        int fillMaps = maps.Count(l => l.Contains(FillMemfd, StringComparison.Ordinal));
         w.WriteNumber(prefix + "fds", fdTargets.Count);
         w.WriteNumber(prefix + "maps", maps.Length);
         w.WriteNumber(prefix + "dev_fds", devFds.Count);
         w.WriteNumber(prefix + "dev_maps", devMaps.Count);
+        w.WriteNumber(prefix + "fill_maps", fillMaps);
         if (devFds.Count + devMaps.Count > 0)
             w.WriteString(prefix + "dev_detail", string.Join(" | ", devFds.Concat(devMaps.Select(l => l.Length > 120 ? l[^120..] : l))));
     }
