@@ -7,7 +7,10 @@ using static Tmds.Linux.LibC;
 //   unregistered-sigbus [--no-handling]: fault on a truncated memfd mapping no bus knows. Must die like
 //   it would without Hotplug (the .NET runtime's handler: "Fatal error", SIGABRT).
 //   null-deref: with handling enabled a null dereference must still be a NullReferenceException.
+//   detach-under-readers dispose|remove [zero] [--root DIR]: see DetachUnderReaders.
 string mode = args.Length > 0 ? args[0] : "";
+if (mode == "detach-under-readers")
+    return DetachUnderReaders.Run(args[1..]);
 bool handling = !args.Contains("--no-handling");
 using var eal = new Eal();
 if (handling)
@@ -59,6 +62,6 @@ switch (mode)
             return 0;
         }
     default:
-        Console.Error.WriteLine("usage: Hotplug.CrashProbe unregistered-sigbus|null-deref|installed-over [--no-handling]");
+        Console.Error.WriteLine("usage: Hotplug.CrashProbe unregistered-sigbus|null-deref|installed-over [--no-handling] | detach-under-readers dispose|remove [zero] [--root DIR]");
         return 2;
 }
