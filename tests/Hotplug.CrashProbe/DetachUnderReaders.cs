@@ -1,4 +1,4 @@
-using Hotplug.Eal;
+using Hotplug;
 using Hotplug.Pci;
 using Hotplug.Testing;
 
@@ -30,8 +30,8 @@ internal static class DetachUnderReaders
 
         int root = Array.IndexOf(args, "--root");
         using var sim = SimulatedPciBus.Create(root > 0 && root + 1 < args.Length ? args[root + 1] : null);
-        var eal = new Eal(new EalOptions { Pci = sim.CreateOptions(fill) });
-        eal.Pci!.RegisterDriver(new Driver());
+        var eal = PciEal.Create(sim.CreateOptions(fill));
+        eal.Pci().RegisterDriver(new Driver());
         eal.EnableHotplugHandling();
         eal.Scan();
         var bars = new List<MappedBar>();

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Hotplug.Eal;
-using Hotplug.Events;
+using Hotplug;
+using Hotplug.Uevents;
 using Hotplug.Pci;
 using Hotplug.Testing;
 using Hotplug.Tests.Support;
@@ -44,9 +44,9 @@ public class LateSigbusRecordTests(ITestOutputHelper output)
     {
         using var sim = CreateSimulator();
         using var loggers = XunitLoggerFactory.Create(output, LogLevel.Error);
-        using var eal = new global::Hotplug.Eal.Eal(new EalOptions { Pci = sim.CreateOptions() }, loggers);
+        using var eal = PciEal.Create(sim.CreateOptions(), null, loggers);
         using var dataPath = new DataPath(Readers);
-        eal.Pci!.RegisterDriver(new TestDriver());
+        eal.Pci().RegisterDriver(new TestDriver());
         Try? current = null;
         eal.SigbusFaultHandled += f => Volatile.Read(ref current)!.Faults.Add(f);
         eal.DeviceEvents.Register(null, e =>
@@ -128,7 +128,7 @@ public class LateSigbusRecordTests(ITestOutputHelper output)
     }
 
     /// <summary>The app's reaction to the REMOVE: stop its data path, detach the dead device, attach another one.</summary>
-    private static PciDevice StopDetachAndAttachHealthy(global::Hotplug.Eal.Eal eal, DataPath dataPath)
+    private static PciDevice StopDetachAndAttachHealthy(Eal eal, DataPath dataPath)
     {
         dataPath.Stop();
         eal.HotplugRemove("pci", PulledAddress);
