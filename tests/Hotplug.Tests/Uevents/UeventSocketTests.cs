@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace Hotplug.Tests.Uevents;
 
-/// <summary>The real socket on this host (needs root). The tests of this class run one after another.</summary>
+/// <summary>The real socket on this host (the tests that write sysfs uevent files or force the buffer need root: <c>Requires=Root</c>). The tests of this class run one after another.</summary>
 public class UeventSocketTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
@@ -31,6 +31,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Requires", "Root")] // SO_RCVBUFFORCE (CAP_NET_ADMIN)
     public void OpensWithTheRequestedBufferAndAKernelAssignedPort()
     {
         using var socket = UeventSocket.Open();
@@ -56,6 +57,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
     public void RealLoopbackChangeArrives()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
@@ -74,6 +76,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
     public void UserSpaceSenderIsCountedAsNotKernelAndNotReturned()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
@@ -95,6 +98,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
     public void OverflowIsReportedAndTheSocketKeepsWorking()
     {
         using var socket = UeventSocket.Open(requestedBufferBytes: 1, logger: new TestOutputLogger(output));
