@@ -1,3 +1,5 @@
+using Hotplug.Tests.Support;
+using Hotplug.Testing;
 using System.CommandLine;
 using System.Text.Json;
 using Hotplug.Cli;
@@ -98,21 +100,21 @@ public class ListCommandTests
     [Fact]
     public void ScanErrorsAreWarningsAndTheOtherDevicesAreListed()
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0").Add("0000:02:00.0");
-        fs.Write("0000:01:00.0", "class", "not hex");
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0").AddText("0000:02:00.0");
+        fs.Entry("0000:01:00.0").WriteAttribute("class", "not hex");
 
-        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        var (code, output, error) = Invoke("--sysfs", fs.SysfsRoot);
 
         Assert.Equal(0, code);
-        Assert.Contains("warning: " + fs.PathOf("0000:01:00.0", "class"), error);
+        Assert.Contains("warning: " + fs.Entry("0000:01:00.0").AttributePath("class"), error);
         Assert.Contains("0000:02:00.0", output);
         Assert.DoesNotContain("0000:01:00.0", output);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         Assert.Equal(0, json.Code);
         using var doc = JsonDocument.Parse(json.Out);
-        Assert.Contains(fs.PathOf("0000:01:00.0", "class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
+        Assert.Contains(fs.Entry("0000:01:00.0").AttributePath("class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
     }
 
     [Theory]
@@ -122,11 +124,11 @@ public class ListCommandTests
     [InlineData("subsystem_device", "subsystemDevice", "Subsystem", "8086:-")]
     public void AMissingOptionalFileIsNullInJsonAndADashInTheTable(string file, string property, string column, string cell)
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0", revision: "0x1a").Add("0000:02:00.0", revision: "0x1a");
-        fs.Write("0000:01:00.0", file, null);
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0", revision: "0x1a").AddText("0000:02:00.0", revision: "0x1a");
+        fs.Entry("0000:01:00.0").WriteAttribute(file, null);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         Assert.True(json.Code == 0, json.Err);
         Assert.Equal("", json.Err);
         using var doc = JsonDocument.Parse(json.Out);
@@ -135,7 +137,7 @@ public class ListCommandTests
         Assert.Equal(JsonValueKind.String, devices[1].GetProperty(property).ValueKind);
         Assert.Equal("1a", devices[1].GetProperty("revision").GetString());
 
-        var table = Invoke("--sysfs", fs.DevicesRoot);
+        var table = Invoke("--sysfs", fs.SysfsRoot);
         Assert.Equal(cell, Cells(table.Out, "0000:01:00.0")[column]);
         Assert.NotEqual(cell, Cells(table.Out, "0000:02:00.0")[column]);
         Assert.Equal("1a", Cells(table.Out, "0000:02:00.0")["Rev"]);
@@ -144,17 +146,17 @@ public class ListCommandTests
     [Fact]
     public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
     {
-        using var fs = new FakeSysfs();
-        fs.Add("10000:01:00.0").Add("0000:01:00.0");
-        Directory.CreateDirectory(Path.Combine(fs.DevicesRoot, "0000:01:20.0"));
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("10000:01:00.0").AddText("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(fs.SysfsRoot, "0000:01:20.0"));
 
-        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        var (code, output, error) = Invoke("--sysfs", fs.SysfsRoot);
         Assert.Equal(0, code);
         Assert.Equal("8086:10d3", Cells(output, "10000:01:00.0")["Vendor:Device"]);
         Assert.Contains("2 PCI function(s)", output);
         Assert.Contains("0000:01:20.0: not a PCI address (device number 0x20 exceeds 0x1f)", error);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         using var doc = JsonDocument.Parse(json.Out);
         Assert.Equal(["0000:01:00.0", "10000:01:00.0"],
             doc.RootElement.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("address").GetString()));

@@ -132,7 +132,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("any");
+        var drv = new SimulatedDriver("any");
         eal.Pci().RegisterDriver(drv);
         eal.Scan();
         Assert.Equal(1, eal.Probe());
@@ -156,7 +156,7 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20, 0, 64 << 10]);
         using var eal = NewEal();
-        eal.Pci().RegisterDriver(new TestPciDriver("any"));
+        eal.Pci().RegisterDriver(new SimulatedDriver("any"));
         eal.Scan();
         eal.Probe();
         var d = Dev(eal, A);
@@ -188,7 +188,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu", new PciId(0x1234, 0x11e8));
+        var drv = new SimulatedDriver("edu", new PciId(0x1234, 0x11e8));
         eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
@@ -212,7 +212,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         _sim.AddDevice(B, 0x8086, 0x10d3, [1 << 20]);
         using var eal = NewEal();
-        var nic = new TestPciDriver("nic", new PciId(0x8086, 0x10d3));
+        var nic = new SimulatedDriver("nic", new PciId(0x8086, 0x10d3));
         eal.Pci().RegisterDriver(nic);
         eal.Scan();
 
@@ -227,8 +227,8 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var picky = new TestPciDriver("picky") { OnProbe = _ => false };
-        var taker = new TestPciDriver("taker");
+        var picky = new SimulatedDriver("picky") { OnProbe = _ => false };
+        var taker = new SimulatedDriver("taker");
         eal.Pci().RegisterDriver(picky);
         eal.Pci().RegisterDriver(taker);
         eal.Scan();
@@ -249,7 +249,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var picky = new TestPciDriver("picky") { OnProbe = _ => false };
+        var picky = new SimulatedDriver("picky") { OnProbe = _ => false };
         eal.Pci().RegisterDriver(picky);
         eal.Scan();
 
@@ -267,7 +267,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20, 1 << 16]);
         using var eal = NewEal();
         var seen = new List<nint>();
-        var broken = new TestPciDriver("broken")
+        var broken = new SimulatedDriver("broken")
         {
             OnProbe = d =>
             {
@@ -304,7 +304,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var broken = new TestPciDriver("broken") { OnProbe = _ => throw new HotplugException("queue setup failed") };
+        var broken = new SimulatedDriver("broken") { OnProbe = _ => throw new HotplugException("queue setup failed") };
         eal.Pci().RegisterDriver(broken);
         eal.Scan();
 
@@ -325,7 +325,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20], kernelDriver: null);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
 
         Assert.Equal([A], eal.Scan().Added);
@@ -345,7 +345,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x8086, 0x10d3, [1 << 20], kernelDriver: "e1000e");
         using var eal = NewEal();
-        var drv = new TestPciDriver("nic");
+        var drv = new SimulatedDriver("nic");
         eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
@@ -361,7 +361,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         _sim.AddDevice(B, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal(ListOptions(allow: ["02:00.0"]));
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
@@ -378,7 +378,7 @@ public sealed class PciBusTests : IDisposable
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         _sim.AddDevice(B, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal(ListOptions(block: [A]));
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
         eal.Scan();
 
@@ -403,7 +403,7 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
 
         var dev = Assert.IsType<PciDevice>(eal.HotplugAdd("pci", "01:00.0", "queues=2")); // short form accepted
@@ -434,7 +434,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new SimulatedDriver("edu"));
         var e = Assert.Throws<DeviceNotFoundException>(() => eal.HotplugAdd("pci", "0000:09:00.0"));
         Assert.Equal("pci", e.BusName);
         Assert.Equal("0000:09:00.0", e.DeviceName);
@@ -458,7 +458,7 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new SimulatedDriver("edu"));
         eal.Scan();
         sim.Remove();
 
@@ -471,7 +471,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
         var d = (PciDevice)eal.HotplugAdd("pci", A);
         nint bar0 = d.Bar(0).Pointer;
@@ -491,7 +491,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
         eal.HotplugAdd("pci", A);
         eal.HotplugRemove("pci", A);
@@ -507,7 +507,7 @@ public sealed class PciBusTests : IDisposable
     {
         var sim = _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        var drv = new TestPciDriver("edu");
+        var drv = new SimulatedDriver("edu");
         eal.Pci().RegisterDriver(drv);
         var d = (PciDevice)eal.HotplugAdd("pci", A);
 
@@ -530,7 +530,7 @@ public sealed class PciBusTests : IDisposable
     {
         _sim.AddDevice(A, 0x1234, 0x11e8, [1 << 20]);
         using var eal = NewEal();
-        eal.Pci().RegisterDriver(new TestPciDriver("edu"));
+        eal.Pci().RegisterDriver(new SimulatedDriver("edu"));
         var d = (PciDevice)eal.HotplugAdd("pci", A);
 
         Assert.False(eal.Pci().HotUnplugHandler(new ForeignDevice(eal.Pci())).Handled); // no cast exception, no effect

@@ -1,3 +1,5 @@
+using Hotplug.Tests.Support;
+using Hotplug.Testing;
 using Hotplug.Pci;
 
 namespace Hotplug.Tests.Pci;
@@ -5,14 +7,14 @@ namespace Hotplug.Tests.Pci;
 /// <summary>The sysfs reader on fake trees: every odd case the real /sys/bus/pci/devices can show.</summary>
 public sealed class SysfsPciScannerTests : IDisposable
 {
-    private readonly FakeSysfs _fs = new();
+    private readonly SimulatedPciBus _fs = SimulatedPciBus.Create();
 
     public void Dispose() => _fs.Dispose();
 
     private List<PciDeviceInfo> Scan(out List<string> errors)
     {
         errors = [];
-        return new SysfsPciScanner(_fs.DevicesRoot).ScanAll(errors);
+        return new SysfsPciScanner(_fs.SysfsRoot).ScanAll(errors);
     }
 
     private PciDeviceInfo ScanOne(string address)
@@ -25,14 +27,14 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ReadsIdsClassRevisionNumaThroughTheSymlinkedEntry()
     {
-        _fs.Add("0000:01:00.0", vendor: "0x8086", device: "0x10d3", subsystemVendor: "0x8086", subsystemDevice: "0xa01f",
+        _fs.AddText("0000:01:00.0", vendor: "0x8086", device: "0x10d3", subsystemVendor: "0x8086", subsystemDevice: "0xa01f",
             classCode: "0x020000", revision: "0x1a", numaNode: "1");
-        Assert.NotNull(new FileInfo(Path.Combine(_fs.DevicesRoot, "0000:01:00.0")).LinkTarget); // like the real tree
+        Assert.NotNull(new FileInfo(Path.Combine(_fs.SysfsRoot, "0000:01:00.0")).LinkTarget); // like the real tree
 
         var d = ScanOne("0000:01:00.0");
 
         Assert.Equal(PciAddress.Parse("0000:01:00.0"), d.Address);
-        Assert.Equal(Path.Combine(_fs.DevicesRoot, "0000:01:00.0"), d.SysfsPath);
+        Assert.Equal(Path.Combine(_fs.SysfsRoot, "0000:01:00.0"), d.SysfsPath);
         Assert.Equal(0x8086, d.VendorId);   // from the vendor file, not the lying uevent (DEAD:BEEF)
         Assert.Equal(0x10d3, d.DeviceId);
         Assert.Equal((ushort)0x8086, d.SubsystemVendorId);
@@ -48,15 +50,15 @@ public sealed class SysfsPciScannerTests : IDisposable
         // A real resource file: 6 BARs, the ROM (line 7), then 6 SR-IOV VF BAR windows (lines 8-13).
         string resource = string.Join('\n',
             "0x00000000fe000000 0x00000000fe7fffff 0x0000000000040200",   // BAR0: 8 MiB, 32-bit memory
-            FakeSysfs.Empty,                                                // BAR1: unused
+            SimulatedPciBus.UnusedResourceLine,                                                // BAR1: unused
             "0x0000380000000000 0x00003800ffffffff 0x000000000014220c",   // BAR2: 4 GiB, 64-bit prefetchable
-            FakeSysfs.Empty,                                                // BAR3: upper half of BAR2
+            SimulatedPciBus.UnusedResourceLine,                                                // BAR3: upper half of BAR2
             "0x000000000000c000 0x000000000000c01f 0x0000000000040101",   // BAR4: 32 bytes of I/O ports
-            FakeSysfs.Empty,                                                // BAR5
+            SimulatedPciBus.UnusedResourceLine,                                                // BAR5
             "0x00000000feb80000 0x00000000febbffff 0x0000000000046200",   // ROM
             "0x0000380100000000 0x00003801003fffff 0x000000000014220c",   // VF BAR0
-            FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty, FakeSysfs.Empty) + "\n";
-        _fs.Add("0000:3b:00.0", resource: resource);
+            SimulatedPciBus.UnusedResourceLine, SimulatedPciBus.UnusedResourceLine, SimulatedPciBus.UnusedResourceLine, SimulatedPciBus.UnusedResourceLine, SimulatedPciBus.UnusedResourceLine) + "\n";
+        _fs.AddText("0000:3b:00.0", resource: resource);
 
         var d = ScanOne("0000:3b:00.0");
 
@@ -98,7 +100,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ParseResourcesAcceptsOnlyStartEndFlagsInHex()
     {
-        var ok = SysfsPciScanner.ParseResources("r", "0x1000 0x1fff 0x200\n" + FakeSysfs.Empty + "\n");
+        var ok = SysfsPciScanner.ParseResources("r", "0x1000 0x1fff 0x200\n" + SimulatedPciBus.UnusedResourceLine + "\n");
         Assert.Equal(2, ok.Count);
         Assert.Equal(0x1000UL, ok[0].Length);
 
@@ -115,15 +117,15 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void MissingNumaNodeIsMinusOne()
     {
-        _fs.Add("0000:01:00.0", numaNode: null);
+        _fs.AddText("0000:01:00.0", numaNode: null);
         Assert.Equal(-1, ScanOne("0000:01:00.0").NumaNode);
     }
 
     [Fact]
     public void NumaNodeMinusOneIsRead()
     {
-        _fs.Add("0000:01:00.0", numaNode: "-1");
-        _fs.Add("0000:02:00.0", numaNode: "0");
+        _fs.AddText("0000:01:00.0", numaNode: "-1");
+        _fs.AddText("0000:02:00.0", numaNode: "0");
         Assert.Equal(-1, ScanOne("0000:01:00.0").NumaNode);
         Assert.Equal(0, ScanOne("0000:02:00.0").NumaNode);
     }
@@ -131,8 +133,8 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void MissingOptionalFilesAreNullOrEmptyNotInventedValues()
     {
-        _fs.Add("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
-        _fs.Write("0000:01:00.0", "resource", null);
+        _fs.AddText("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
+        _fs.Entry("0000:01:00.0").WriteAttribute("resource", null);
 
         var d = ScanOne("0000:01:00.0");
 
@@ -159,8 +161,8 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("revision", 3)]
     public void OneMissingOptionalIdFileIsNullAndZerosThatAreThereAreRead(string file, int missing)
     {
-        _fs.Add("0000:01:00.0", subsystemVendor: "0x0000", subsystemDevice: "0x0000", classCode: "0x000000", revision: "0x00");
-        _fs.Write("0000:01:00.0", file, null);
+        _fs.AddText("0000:01:00.0", subsystemVendor: "0x0000", subsystemDevice: "0x0000", classCode: "0x000000", revision: "0x00");
+        _fs.Entry("0000:01:00.0").WriteAttribute(file, null);
 
         var d = ScanOne("0000:01:00.0");
 
@@ -179,15 +181,15 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("device")]
     public void AMissingIdFileIsAnErrorNamingTheFileAndTheOthersAreStillListed(string file)
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Add("0000:02:00.0");
-        _fs.Write("0000:01:00.0", file, null);
+        _fs.AddText("0000:01:00.0");
+        _fs.AddText("0000:02:00.0");
+        _fs.Entry("0000:01:00.0").WriteAttribute(file, null);
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:02:00.0"], list.Select(d => d.Address.ToString()));
         string error = Assert.Single(errors);
-        Assert.Contains(_fs.PathOf("0000:01:00.0", file), error);
+        Assert.Contains(_fs.Entry("0000:01:00.0").AttributePath(file), error);
         Assert.Contains("missing", error);
     }
 
@@ -198,16 +200,16 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("resource")]
     public void AnUnreadableFileIsAnErrorNamingTheFile(string file)
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Add("0000:02:00.0");
-        _fs.Write("0000:01:00.0", file, null);
-        Directory.CreateDirectory(Path.Combine(_fs.Dir("0000:01:00.0"), file)); // a directory where a file belongs
+        _fs.AddText("0000:01:00.0");
+        _fs.AddText("0000:02:00.0");
+        _fs.Entry("0000:01:00.0").WriteAttribute(file, null);
+        Directory.CreateDirectory(Path.Combine(_fs.Entry("0000:01:00.0").SysfsDirectory, file)); // a directory where a file belongs
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:02:00.0"], list.Select(d => d.Address.ToString()));
         string error = Assert.Single(errors);
-        Assert.Contains(_fs.PathOf("0000:01:00.0", file), error);
+        Assert.Contains(_fs.Entry("0000:01:00.0").AttributePath(file), error);
         Assert.Contains("cannot be read", error);
     }
 
@@ -223,16 +225,16 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("resource", "garbage\x01\x02", "line 1")]
     public void GarbageIsAClearErrorNamingTheFileAndTheScanGoesOn(string file, string content, string expected)
     {
-        _fs.Add("0000:00:02.0");
-        _fs.Add("0000:01:00.0");
-        _fs.Add("0000:02:00.0");
-        _fs.Write("0000:01:00.0", file, content);
+        _fs.AddText("0000:00:02.0");
+        _fs.AddText("0000:01:00.0");
+        _fs.AddText("0000:02:00.0");
+        _fs.Entry("0000:01:00.0").WriteAttribute(file, content);
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:00:02.0", "0000:02:00.0"], list.Select(d => d.Address.ToString()));
         string error = Assert.Single(errors);
-        Assert.StartsWith(_fs.PathOf("0000:01:00.0", file) + ":", error);
+        Assert.StartsWith(_fs.Entry("0000:01:00.0").AttributePath(file) + ":", error);
         Assert.Contains(expected, error);
         Assert.DoesNotContain('\x01', error); // control characters are not echoed
     }
@@ -240,9 +242,9 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void DotEntriesAreSkippedSilently()
     {
-        _fs.Add("0000:01:00.0");
-        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, ".0000:02:00.0"));
-        File.WriteAllText(Path.Combine(_fs.DevicesRoot, ".hidden"), "x");
+        _fs.AddText("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(_fs.SysfsRoot, ".0000:02:00.0"));
+        File.WriteAllText(Path.Combine(_fs.SysfsRoot, ".hidden"), "x");
 
         var list = Scan(out var errors);
 
@@ -259,14 +261,14 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("100000000:01:00.0", "domain 0x100000000 exceeds 0xffffffff")]
     public void ANameThatIsNotAnAddressIsSkippedWithTheReason(string name, string why)
     {
-        _fs.Add("0000:01:00.0");
-        Directory.CreateDirectory(Path.Combine(_fs.DevicesRoot, name));
+        _fs.AddText("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(_fs.SysfsRoot, name));
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
         string error = Assert.Single(errors);
-        Assert.StartsWith(Path.Combine(_fs.DevicesRoot, name) + ":", error);
+        Assert.StartsWith(Path.Combine(_fs.SysfsRoot, name) + ":", error);
         Assert.Contains("not a PCI address", error);
         Assert.Contains(why, error);
     }
@@ -278,23 +280,23 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("00010000:01:00.0", "10000:01:00.0")]
     public void ANameThatIsNotCanonicalIsAnErrorNotASilentSkip(string name, string canonical)
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Add(name); // the kernel never names a function so; read through its canonical name it would look vanished
+        _fs.AddText("0000:01:00.0");
+        _fs.AddText(name); // the kernel never names a function so; read through its canonical name it would look vanished
 
         var list = Scan(out var errors);
 
         Assert.Equal(["0000:01:00.0"], list.Select(d => d.Address.ToString()));
         string error = Assert.Single(errors);
-        Assert.StartsWith(Path.Combine(_fs.DevicesRoot, name) + ":", error);
+        Assert.StartsWith(Path.Combine(_fs.SysfsRoot, name) + ":", error);
         Assert.Contains($"not the canonical name {canonical}", error);
     }
 
     [Fact]
     public void AFunctionWhoseDirectoryVanishedIsSkippedWithoutError()
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Add("0000:02:00.0");
-        Directory.Delete(_fs.Dir("0000:02:00.0"), recursive: true); // the link dangles: removal in progress
+        _fs.AddText("0000:01:00.0");
+        _fs.AddText("0000:02:00.0");
+        Directory.Delete(_fs.Entry("0000:02:00.0").SysfsDirectory, recursive: true); // the link dangles: removal in progress
 
         var list = Scan(out var errors);
 
@@ -305,7 +307,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ListsDevicesSortedByAddress()
     {
-        _fs.Add("0000:05:00.0").Add("10000:00:00.0").Add("0000:00:1f.3").Add("0001:00:00.0").Add("0000:05:00.1").Add("ffff:00:00.0");
+        _fs.AddText("0000:05:00.0").AddText("10000:00:00.0").AddText("0000:00:1f.3").AddText("0001:00:00.0").AddText("0000:05:00.1").AddText("ffff:00:00.0");
         Assert.Equal(["0000:00:1f.3", "0000:05:00.0", "0000:05:00.1", "0001:00:00.0", "ffff:00:00.0", "10000:00:00.0"],
             Scan(out _).Select(d => d.Address.ToString()));
     }
@@ -319,7 +321,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData(null, PciKernelDriver.None)]
     public void ClassifiesTheDriverLink(string? driver, PciKernelDriver expected)
     {
-        _fs.Add("0000:01:00.0", driver: driver);
+        _fs.AddText("0000:01:00.0", driver: driver);
         var d = ScanOne("0000:01:00.0");
         Assert.Equal(expected, d.KernelDriver);
         Assert.Equal(driver, d.KernelDriverName);
@@ -328,9 +330,9 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ReadsTheIommuGroupLink()
     {
-        _fs.Add("0000:01:00.0", driver: "vfio-pci");
-        _fs.LinkIommuGroup("0000:01:00.0", 17);
-        _fs.Add("0000:02:00.0");
+        _fs.AddText("0000:01:00.0", driver: "vfio-pci");
+        _fs.Entry("0000:01:00.0").LinkIommuGroup(17);
+        _fs.AddText("0000:02:00.0");
         Assert.Equal(17, ScanOne("0000:01:00.0").IommuGroup);
         Assert.Null(ScanOne("0000:02:00.0").IommuGroup);
     }
@@ -341,20 +343,20 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("vfio-pci", "vfio-pci")]
     public void ReadsDriverOverride(string content, string? expected)
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Write("0000:01:00.0", "driver_override", content);
+        _fs.AddText("0000:01:00.0");
+        _fs.Entry("0000:01:00.0").WriteAttribute("driver_override", content);
         Assert.Equal(expected, ScanOne("0000:01:00.0").DriverOverride);
     }
 
     [Fact]
     public void ReadsSriovNumVfsAndTotalVfsAndIgbUiosMaxVfs()
     {
-        _fs.Add("0000:01:00.0");
-        _fs.Write("0000:01:00.0", "sriov_numvfs", "4");
-        _fs.Write("0000:01:00.0", "sriov_totalvfs", "64");
-        _fs.Write("0000:01:00.0", "max_vfs", "2"); // sriov_numvfs wins when both exist
-        _fs.Add("0000:02:00.0", driver: "igb_uio");
-        _fs.Write("0000:02:00.0", "max_vfs", "7");
+        _fs.AddText("0000:01:00.0");
+        _fs.Entry("0000:01:00.0").WriteAttribute("sriov_numvfs", "4");
+        _fs.Entry("0000:01:00.0").WriteAttribute("sriov_totalvfs", "64");
+        _fs.Entry("0000:01:00.0").WriteAttribute("max_vfs", "2"); // sriov_numvfs wins when both exist
+        _fs.AddText("0000:02:00.0", driver: "igb_uio");
+        _fs.Entry("0000:02:00.0").WriteAttribute("max_vfs", "7");
 
         var a = ScanOne("0000:01:00.0");
         Assert.Equal(4, a.NumVfs);
@@ -367,9 +369,8 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ReadsTheUioNode()
     {
-        _fs.Add("0000:01:00.0", driver: "uio_pci_generic");
-        Directory.CreateDirectory(Path.Combine(_fs.Dir("0000:01:00.0"), "uio", "uio3"));
-        Assert.Equal("uio3", ScanOne("0000:01:00.0").UioName);
+        _fs.AddText("0000:00:02.0", driver: "igb_uio").AddText("0000:01:00.0", driver: "uio_pci_generic"); // the simulator numbers uio nodes from 0
+        Assert.Equal("uio1", ScanOne("0000:01:00.0").UioName);
     }
 
     [Fact]
@@ -384,7 +385,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Fact]
     public void ReadThrowsDirectoryNotFoundForAnAbsentFunction()
     {
-        var scanner = new SysfsPciScanner(_fs.DevicesRoot);
+        var scanner = new SysfsPciScanner(_fs.SysfsRoot);
         Assert.Throws<DirectoryNotFoundException>(() => scanner.Read(PciAddress.Parse("0000:09:00.0")));
         Assert.False(scanner.Exists(PciAddress.Parse("0000:09:00.0")));
     }

@@ -21,7 +21,7 @@ public sealed class WideDomainTests : IDisposable
     private readonly SimulatedPciBus _sim = SimulatedPciBus.Create();
     private readonly ILoggerFactory _loggers;
     private readonly Eal _eal;
-    private readonly TestDriver _driver = new();
+    private readonly SimulatedDriver _driver = new();
     private readonly List<DeviceEvent> _events = [];
 
     public WideDomainTests(ITestOutputHelper output)
@@ -52,20 +52,20 @@ public sealed class WideDomainTests : IDisposable
     [InlineData("ffffffff:00:00.0", 0xffffffffu)]
     public void TheScannerListsAndReadsThem(string address, uint domain)
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0");
-        fs.Add(address, vendor: "0x144d", device: "0xa808");
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0");
+        fs.AddText(address, vendor: "0x144d", device: "0xa808");
 
         var errors = new List<string>();
-        var list = new SysfsPciScanner(fs.DevicesRoot).ScanAll(errors);
+        var list = new SysfsPciScanner(fs.SysfsRoot).ScanAll(errors);
 
         Assert.Empty(errors);
         Assert.Equal(["0000:01:00.0", address], list.Select(d => d.Address.ToString()));
         var d = list[1];
         Assert.Equal(domain, d.Address.Domain);
-        Assert.Equal(Path.Combine(fs.DevicesRoot, address), d.SysfsPath);
+        Assert.Equal(Path.Combine(fs.SysfsRoot, address), d.SysfsPath);
         Assert.Equal(0x144d, d.VendorId);
-        Assert.True(new SysfsPciScanner(fs.DevicesRoot).Exists(d.Address));
+        Assert.True(new SysfsPciScanner(fs.SysfsRoot).Exists(d.Address));
     }
 
     [Fact]
