@@ -26,7 +26,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void TheFixtureIsASymlinkedTreeLikeTheRealOne()
+    public void The_fixture_is_a_symlinked_tree_like_the_real_one()
     {
         var entries = Directory.GetFileSystemEntries(FixtureRoot).Select(Path.GetFileName).Order().ToArray();
         Assert.Equal(FixtureAddresses, entries);
@@ -34,7 +34,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ListsTheFixtureAsATable()
+    public void Lists_the_fixture_as_a_table()
     {
         var (code, output, error) = Invoke("--sysfs", FixtureRoot);
 
@@ -63,7 +63,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ListsTheFixtureAsJson()
+    public void Lists_the_fixture_as_json()
     {
         var (code, output, error) = Invoke("--sysfs", FixtureRoot, "--json");
 
@@ -98,7 +98,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ScanErrorsAreWarningsAndTheOtherDevicesAreListed()
+    public void Scan_errors_are_warnings_and_the_other_devices_are_listed()
     {
         using var fs = SimulatedPciBus.Create();
         fs.AddText("0000:01:00.0").AddText("0000:02:00.0");
@@ -122,7 +122,7 @@ public class ListCommandTests
     [InlineData("class", "class", "Class", "-")]
     [InlineData("subsystem_vendor", "subsystemVendor", "Subsystem", "-:a01f")]
     [InlineData("subsystem_device", "subsystemDevice", "Subsystem", "8086:-")]
-    public void AMissingOptionalFileIsNullInJsonAndADashInTheTable(string file, string property, string column, string cell)
+    public void A_missing_optional_file_is_null_in_json_and_a_dash_in_the_table(string file, string property, string column, string cell)
     {
         using var fs = SimulatedPciBus.Create();
         fs.AddText("0000:01:00.0", revision: "0x1a").AddText("0000:02:00.0", revision: "0x1a");
@@ -144,7 +144,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
+    public void Lists_functions_in_domains_wider_than_16_bits_and_says_why_a_name_is_not_an_address()
     {
         using var fs = SimulatedPciBus.Create();
         fs.AddText("10000:01:00.0").AddText("0000:01:00.0");
@@ -174,7 +174,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void AnUnreadableRootIsAnError()
+    public void An_unreadable_root_is_an_error()
     {
         string root = Path.Combine(Path.GetTempPath(), "hotplug-no-such-dir-" + Guid.NewGuid().ToString("N"));
         var (code, output, error) = Invoke("--sysfs", root);
@@ -184,7 +184,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void WithoutSysfsTheEnvironmentVariableChoosesTheRoot()
+    public void Without_sysfs_the_environment_variable_chooses_the_root()
     {
         string? saved = Environment.GetEnvironmentVariable(PciBusOptions.SysfsRootVariable);
         Environment.SetEnvironmentVariable(PciBusOptions.SysfsRootVariable, FixtureRoot);
@@ -211,5 +211,5 @@ public class ListCommandTests
     [InlineData(3UL << 20, "3 MiB")]
     [InlineData(4UL << 30, "4 GiB")]
     [InlineData(1UL << 40, "1 TiB")]
-    public void SizesAreHumanReadable(ulong bytes, string expected) => Assert.Equal(expected, ListCommand.HumanSize(bytes));
+    public void Sizes_are_human_readable(ulong bytes, string expected) => Assert.Equal(expected, ListCommand.HumanSize(bytes));
 }

@@ -25,7 +25,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ReadsIdsClassRevisionNumaThroughTheSymlinkedEntry()
+    public void Reads_ids_class_revision_numa_through_the_symlinked_entry()
     {
         _fs.AddText("0000:01:00.0", vendor: "0x8086", device: "0x10d3", subsystemVendor: "0x8086", subsystemDevice: "0xa01f",
             classCode: "0x020000", revision: "0x1a", numaNode: "1");
@@ -45,7 +45,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ParsesA64BitPrefetchableBarAnIoBarEmptyBarsAndTheRomAndSriovLines()
+    public void Parses_a_64_bit_prefetchable_bar_an_io_bar_empty_bars_and_the_rom_and_sriov_lines()
     {
         // A real resource file: 6 BARs, the ROM (line 7), then 6 SR-IOV VF BAR windows (lines 8-13).
         string resource = string.Join('\n',
@@ -98,7 +98,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ParseResourcesAcceptsOnlyStartEndFlagsInHex()
+    public void Parse_resources_accepts_only_start_end_flags_in_hex()
     {
         var ok = SysfsPciScanner.ParseResources("r", "0x1000 0x1fff 0x200\n" + SimulatedPciBus.UnusedResourceLine + "\n");
         Assert.Equal(2, ok.Count);
@@ -115,14 +115,14 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void MissingNumaNodeIsMinusOne()
+    public void Missing_numa_node_is_minus_one()
     {
         _fs.AddText("0000:01:00.0", numaNode: null);
         Assert.Equal(-1, ScanOne("0000:01:00.0").NumaNode);
     }
 
     [Fact]
-    public void NumaNodeMinusOneIsRead()
+    public void Numa_node_minus_one_is_read()
     {
         _fs.AddText("0000:01:00.0", numaNode: "-1");
         _fs.AddText("0000:02:00.0", numaNode: "0");
@@ -131,7 +131,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void MissingOptionalFilesAreNullOrEmptyNotInventedValues()
+    public void Missing_optional_files_are_null_or_empty_not_invented_values()
     {
         _fs.AddText("0000:01:00.0", subsystemVendor: null, subsystemDevice: null, classCode: null, revision: null, numaNode: null);
         _fs.Entry("0000:01:00.0").WriteAttribute("resource", null);
@@ -159,7 +159,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("subsystem_device", 1)]
     [InlineData("class", 2)]
     [InlineData("revision", 3)]
-    public void OneMissingOptionalIdFileIsNullAndZerosThatAreThereAreRead(string file, int missing)
+    public void One_missing_optional_id_file_is_null_and_zeros_that_are_there_are_read(string file, int missing)
     {
         _fs.AddText("0000:01:00.0", subsystemVendor: "0x0000", subsystemDevice: "0x0000", classCode: "0x000000", revision: "0x00");
         _fs.Entry("0000:01:00.0").WriteAttribute(file, null);
@@ -179,7 +179,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [Theory]
     [InlineData("vendor")]
     [InlineData("device")]
-    public void AMissingIdFileIsAnErrorNamingTheFileAndTheOthersAreStillListed(string file)
+    public void A_missing_id_file_is_an_error_naming_the_file_and_the_others_are_still_listed(string file)
     {
         _fs.AddText("0000:01:00.0");
         _fs.AddText("0000:02:00.0");
@@ -198,7 +198,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("class")]
     [InlineData("numa_node")]
     [InlineData("resource")]
-    public void AnUnreadableFileIsAnErrorNamingTheFile(string file)
+    public void An_unreadable_file_is_an_error_naming_the_file(string file)
     {
         _fs.AddText("0000:01:00.0");
         _fs.AddText("0000:02:00.0");
@@ -223,7 +223,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("sriov_numvfs", "4 VFs", "4 VFs")]
     [InlineData("resource", "0xfe000000 0xfe7fffff\n", "line 1")]
     [InlineData("resource", "garbage\x01\x02", "line 1")]
-    public void GarbageIsAClearErrorNamingTheFileAndTheScanGoesOn(string file, string content, string expected)
+    public void Garbage_is_a_clear_error_naming_the_file_and_the_scan_goes_on(string file, string content, string expected)
     {
         _fs.AddText("0000:00:02.0");
         _fs.AddText("0000:01:00.0");
@@ -240,7 +240,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void DotEntriesAreSkippedSilently()
+    public void Dot_entries_are_skipped_silently()
     {
         _fs.AddText("0000:01:00.0");
         Directory.CreateDirectory(Path.Combine(_fs.SysfsRoot, ".0000:02:00.0"));
@@ -259,7 +259,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("0000:01:00.9", "function 9 exceeds 7")]
     [InlineData("0000:1ff:00.0", "bus 0x1ff exceeds 0xff")]
     [InlineData("100000000:01:00.0", "domain 0x100000000 exceeds 0xffffffff")]
-    public void ANameThatIsNotAnAddressIsSkippedWithTheReason(string name, string why)
+    public void A_name_that_is_not_an_address_is_skipped_with_the_reason(string name, string why)
     {
         _fs.AddText("0000:01:00.0");
         Directory.CreateDirectory(Path.Combine(_fs.SysfsRoot, name));
@@ -278,7 +278,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("1:02:00.0", "0001:02:00.0")]
     [InlineData("03:00.0", "0000:03:00.0")]
     [InlineData("00010000:01:00.0", "10000:01:00.0")]
-    public void ANameThatIsNotCanonicalIsAnErrorNotASilentSkip(string name, string canonical)
+    public void A_name_that_is_not_canonical_is_an_error_not_a_silent_skip(string name, string canonical)
     {
         _fs.AddText("0000:01:00.0");
         _fs.AddText(name); // the kernel never names a function so; read through its canonical name it would look vanished
@@ -292,7 +292,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void AFunctionWhoseDirectoryVanishedIsSkippedWithoutError()
+    public void A_function_whose_directory_vanished_is_skipped_without_error()
     {
         _fs.AddText("0000:01:00.0");
         _fs.AddText("0000:02:00.0");
@@ -305,7 +305,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ListsDevicesSortedByAddress()
+    public void Lists_devices_sorted_by_address()
     {
         _fs.AddText("0000:05:00.0").AddText("10000:00:00.0").AddText("0000:00:1f.3").AddText("0001:00:00.0").AddText("0000:05:00.1").AddText("ffff:00:00.0");
         Assert.Equal(["0000:00:1f.3", "0000:05:00.0", "0000:05:00.1", "0001:00:00.0", "ffff:00:00.0", "10000:00:00.0"],
@@ -319,7 +319,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("e1000e", PciKernelDriver.Other)]
     [InlineData("nvme", PciKernelDriver.Other)]
     [InlineData(null, PciKernelDriver.None)]
-    public void ClassifiesTheDriverLink(string? driver, PciKernelDriver expected)
+    public void Classifies_the_driver_link(string? driver, PciKernelDriver expected)
     {
         _fs.AddText("0000:01:00.0", driver: driver);
         var d = ScanOne("0000:01:00.0");
@@ -328,7 +328,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ReadsTheIommuGroupLink()
+    public void Reads_the_iommu_group_link()
     {
         _fs.AddText("0000:01:00.0", driver: "vfio-pci");
         _fs.Entry("0000:01:00.0").LinkIommuGroup(17);
@@ -341,7 +341,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     [InlineData("(null)", null)]
     [InlineData("", null)]
     [InlineData("vfio-pci", "vfio-pci")]
-    public void ReadsDriverOverride(string content, string? expected)
+    public void Reads_driver_override(string content, string? expected)
     {
         _fs.AddText("0000:01:00.0");
         _fs.Entry("0000:01:00.0").WriteAttribute("driver_override", content);
@@ -349,7 +349,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ReadsSriovNumVfsAndTotalVfsAndIgbUiosMaxVfs()
+    public void Reads_sriov_num_vfs_and_total_vfs_and_igb_uios_max_vfs()
     {
         _fs.AddText("0000:01:00.0");
         _fs.Entry("0000:01:00.0").WriteAttribute("sriov_numvfs", "4");
@@ -367,14 +367,14 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ReadsTheUioNode()
+    public void Reads_the_uio_node()
     {
         _fs.AddText("0000:00:02.0", driver: "igb_uio").AddText("0000:01:00.0", driver: "uio_pci_generic"); // the simulator numbers uio nodes from 0
         Assert.Equal("uio1", ScanOne("0000:01:00.0").UioName);
     }
 
     [Fact]
-    public void AMissingRootIsAnErrorNamingIt()
+    public void A_missing_root_is_an_error_naming_it()
     {
         string root = Path.Combine(_fs.Root, "nope");
         var e = Assert.Throws<SysfsFormatException>(() => new SysfsPciScanner(root).ScanAll([]));
@@ -383,7 +383,7 @@ public sealed class SysfsPciScannerTests : IDisposable
     }
 
     [Fact]
-    public void ReadThrowsDirectoryNotFoundForAnAbsentFunction()
+    public void Read_throws_directory_not_found_for_an_absent_function()
     {
         var scanner = new SysfsPciScanner(_fs.SysfsRoot);
         Assert.Throws<DirectoryNotFoundException>(() => scanner.Read(PciAddress.Parse("0000:09:00.0")));

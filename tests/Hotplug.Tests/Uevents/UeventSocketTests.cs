@@ -32,7 +32,7 @@ public class UeventSocketTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Requires", "Root")] // SO_RCVBUFFORCE (CAP_NET_ADMIN)
-    public void OpensWithTheRequestedBufferAndAKernelAssignedPort()
+    public void Opens_with_the_requested_buffer_and_a_kernel_assigned_port()
     {
         using var socket = UeventSocket.Open();
         Assert.True(socket.Fd >= 0);
@@ -47,7 +47,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void DisposedSocketThrowsObjectDisposed()
+    public void Disposed_socket_throws_object_disposed()
     {
         var socket = UeventSocket.Open();
         socket.Dispose();
@@ -58,7 +58,7 @@ public class UeventSocketTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
-    public void RealLoopbackChangeArrives()
+    public void Real_loopback_change_arrives()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
         string uuid = SysfsUevent.Change(SysfsUevent.Loopback);
@@ -77,7 +77,7 @@ public class UeventSocketTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
-    public void UserSpaceSenderIsCountedAsNotKernelAndNotReturned()
+    public void User_space_sender_is_counted_as_not_kernel_and_not_returned()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
         using var forger = new UserSpaceUeventSender();
@@ -99,7 +99,7 @@ public class UeventSocketTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
-    public void OverflowIsReportedAndTheSocketKeepsWorking()
+    public void Overflow_is_reported_and_the_socket_keeps_working()
     {
         using var socket = UeventSocket.Open(requestedBufferBytes: 1, logger: new TestOutputLogger(output));
         output.WriteLine($"requested 1 byte, obtained {socket.ReceiveBufferBytes} via {socket.ReceiveBufferOption}");
