@@ -56,6 +56,7 @@ internal static class DemoCommand
 
         long reads = 0, deadReads = 0;
         uint lastValue = 0;
+        var readingLive = new ManualResetEventSlim(); // the data path has read the live device
         var dataPath = new Thread(() =>
         {
             // Like a real poll loop: check the stop flag, then touch the device. The pass that sees the flag
@@ -70,11 +71,14 @@ internal static class DemoCommand
                 reads++;
                 if (lastValue != EduDriver.ExpectedId)
                     deadReads++;
+                else if (!readingLive.IsSet)
+                    readingLive.Set();
             }
             while (!stopping);
         }) { Name = "data-path", IsBackground = true };
         dataPath.Start();
-        Thread.Sleep(200);
+        // Pull the device only once the data path is really touching it (reads the live id).
+        bool wasLive = readingLive.Wait(TimeSpan.FromSeconds(10));
         long readsBefore = Interlocked.Read(ref reads);
 
         // The surprise, in the order a pulled device shows it: its memory goes first (the data path's next
@@ -129,6 +133,7 @@ internal static class DemoCommand
 
         uint dead = fill == BarFill.AllOnes ? 0xFFFFFFFF : 0;
         var failures = new List<string>();
+        if (!wasLive) failures.Add("the data path did not read the live device within 10 s");
         if (fault is null) failures.Add("no SIGBUS was handled");
         if (!gotRemove) failures.Add("no REMOVE within 10 s");
         else if (removeEvent?.Source != DeviceEventSource.Sigbus) failures.Add($"REMOVE came from {removeEvent?.Source}, not from the SIGBUS");

@@ -20,18 +20,19 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
     private readonly string _link;
     private string? _uioNode;
 
-    internal SimulatedPciDevice(SimulatedPciBus bus, PciAddress address, ushort vendorId, ushort deviceId, uint classCode,
-        int numaNode, IReadOnlyList<ulong> barSizes, string? kernelDriver, int uio)
+    internal SimulatedPciDevice(SimulatedPciBus bus, PciAddress address, string name, ushort vendorId, ushort deviceId, uint classCode,
+        int numaNode, IReadOnlyList<ulong> barSizes, string? kernelDriver, int uio, bool barMemory)
     {
         if (barSizes.Count > 6)
             throw new ArgumentException("A function has at most 6 BARs.", nameof(barSizes));
         _bus = bus;
         Address = address;
         BarSizes = barSizes;
-        _dir = Path.Combine(bus.DevicesDirectory, address.ToString());
-        _link = Path.Combine(bus.SysfsRoot, address.ToString());
+        Name = name;
+        _dir = Path.Combine(bus.DevicesDirectory, name);
+        _link = Path.Combine(bus.SysfsRoot, name);
         if (Directory.Exists(_dir) || File.Exists(_link))
-            throw new InvalidOperationException($"{address} exists already in the simulated tree.");
+            throw new InvalidOperationException($"{name} exists already in the simulated tree.");
         Directory.CreateDirectory(_dir);
         Write("vendor", $"0x{vendorId:x4}");
         Write("device", $"0x{deviceId:x4}");
@@ -41,33 +42,66 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         Write("revision", "0x10");
         Write("numa_node", numaNode.ToString(CultureInfo.InvariantCulture));
         Write("driver_override", "(null)");
+        Write("uevent", $"PCI_CLASS={classCode:X}\nPCI_ID={vendorId:X4}:{deviceId:X4}\nPCI_SUBSYS_ID=1AF4:1100\nPCI_SLOT_NAME={name}");
         _memfds = new int[barSizes.Count];
         var resource = new StringBuilder();
         ulong phys = 0xfe000000UL + ((ulong)address.Bus << 24) + ((ulong)address.Device << 20);
+        Array.Fill(_memfds, -1);
         for (int i = 0; i < 6; i++)
         {
             ulong size = i < barSizes.Count ? barSizes[i] : 0;
             if (size == 0)
             {
-                resource.Append("0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
-                if (i < barSizes.Count)
-                    _memfds[i] = -1;
+                resource.Append(SimulatedPciBus.UnusedResourceLine).Append('\n');
                 continue;
             }
-            _memfds[i] = CreateMemfd($"hotplug-sim-{address}-bar{i}", size);
-            File.CreateSymbolicLink(Path.Combine(_dir, $"resource{i}"), $"/proc/{Environment.ProcessId}/fd/{_memfds[i]}");
+            if (barMemory)
+            {
+                _memfds[i] = CreateMemfd($"hotplug-sim-{name}-bar{i}", size);
+                File.CreateSymbolicLink(Path.Combine(_dir, $"resource{i}"), $"/proc/{Environment.ProcessId}/fd/{_memfds[i]}");
+            }
             resource.Append(CultureInfo.InvariantCulture, $"0x{phys:x16} 0x{phys + size - 1:x16} 0x{0x40200UL:x16}\n");
             phys += Math.Max(size, 0x1000);
         }
-        resource.Append("0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+        for (int i = 6; i < 13; i++) // the ROM and the 6 VF BARs, as a kernel with SR-IOV support writes them
+            resource.Append(SimulatedPciBus.UnusedResourceLine).Append('\n');
         Write("resource", resource.ToString());
         if (kernelDriver is not null)
             BindKernelDriver(kernelDriver, uio);
-        File.CreateSymbolicLink(_link, Path.Combine("..", "..", "..", "devices", "pci0000:00", address.ToString()));
+        File.CreateSymbolicLink(_link, Path.Combine("..", "..", "..", "devices", "pci0000:00", name));
     }
 
     /// <summary>The function's address.</summary>
     public PciAddress Address { get; }
+
+    /// <summary>The entry's name in the tree: the canonical address, or what <see cref="SimulatedPciBus.AddEntry"/> was given.</summary>
+    public string Name { get; }
+
+    /// <summary>The function's directory (what the <c>devices/NAME</c> link points to).</summary>
+    public string SysfsDirectory => _dir;
+
+    /// <summary>The path of one of its attribute files as a scanner sees it: through the <c>devices/NAME</c> link.</summary>
+    public string AttributePath(string file) => Path.Combine(_link, file);
+
+    /// <summary>
+    /// Writes an attribute file with arbitrary text (newline-terminated like sysfs), or with null deletes it:
+    /// garbage, empty and missing attributes for parser tests, or extra ones (<c>sriov_numvfs</c>, <c>max_vfs</c>...).
+    /// The library's view changes at the next scan, as with a real device.
+    /// </summary>
+    public void WriteAttribute(string file, string? content)
+    {
+        string path = Path.Combine(_dir, file);
+        if (content is null)
+        {
+            File.Delete(path);
+            return;
+        }
+        Write(file, content);
+    }
+
+    /// <summary>Puts the function in an IOMMU group: the <c>iommu_group</c> link to <c>../../../kernel/iommu_groups/N</c> (dangling in the simulated tree; a scan only reads the link).</summary>
+    public void LinkIommuGroup(int group) =>
+        File.CreateSymbolicLink(Path.Combine(_dir, "iommu_group"), $"../../../kernel/iommu_groups/{group.ToString(CultureInfo.InvariantCulture)}");
 
     /// <summary>The kernel driver the function is bound to, or null.</summary>
     public string? KernelDriver { get; private set; }
@@ -104,6 +138,7 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
     /// <summary>Sets a 32-bit "register" of a BAR, as the hardware would.</summary>
     public void WriteRegister32(int bar, ulong offset, uint value)
     {
+        ThrowIfNoMemory(bar);
         if ((long)pwrite(_memfds[bar], &value, 4, (long)offset) != 4)
             throw new IOException($"pwrite BAR{bar} failed (errno {errno})");
     }
@@ -111,10 +146,17 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
     /// <summary>Reads a 32-bit "register" of a BAR as the hardware sees it.</summary>
     public uint ReadRegister32(int bar, ulong offset)
     {
+        ThrowIfNoMemory(bar);
         uint value = 0;
         if ((long)pread(_memfds[bar], &value, 4, (long)offset) != 4)
             throw new IOException($"pread BAR{bar} failed (errno {errno})");
         return value;
+    }
+
+    private void ThrowIfNoMemory(int bar)
+    {
+        if (bar < 0 || bar >= _memfds.Length || _memfds[bar] < 0)
+            throw new InvalidOperationException($"BAR{bar} of {Name} has no memory.");
     }
 
     /// <summary>
@@ -156,6 +198,7 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         if (fd >= 0)
             close(fd);
         File.Delete(_uioNode);
+        _bus.UioFreed();
     }
 
     private void Write(string file, string content) => File.WriteAllText(Path.Combine(_dir, file), content + (content.EndsWith('\n') ? "" : "\n"));
@@ -170,6 +213,16 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         if (ftruncate(fd, (long)size) != 0)
             throw new IOException($"ftruncate failed (errno {errno})");
         return fd;
+    }
+
+    internal void CloseMemory()
+    {
+        foreach (int fd in _memfds)
+        {
+            if (fd >= 0)
+                close(fd);
+        }
+        Array.Fill(_memfds, -1);
     }
 
     /// <summary>Closes the BAR memfds and removes the device from the tree.</summary>

@@ -35,7 +35,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void PackedLibraryCarriesTheShimAndAConsumerAppReachesIt()
+    public void Packed_library_carries_the_shim_and_a_consumer_app_reaches_it()
     {
         string version = "0.0.0-test" + Guid.NewGuid().ToString("N")[..12];
         string feed = Path.Combine(_work, "feed");

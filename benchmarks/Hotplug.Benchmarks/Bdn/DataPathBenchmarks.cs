@@ -26,9 +26,9 @@ public class DataPathBenchmarks
     public void Setup()
     {
         _sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
-        _dev = _sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
+        _dev = _sim.AddDevice("0000:01:00.0", 0x1234, 0x11e8, [1UL << 20]);
         _eal = PciEal.Create(_sim.CreateOptions(), null);
-        _eal.Pci().RegisterDriver(new BenchDriver());
+        _eal.Pci().RegisterDriver(new SimulatedDriver("bench", new PciId(0x1234, 0x11e8)) { KeepHistory = false });
         if (HotplugHandling)
             _eal.EnableHotplugHandling();
         _bar = ((PciDevice)_eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);

@@ -33,10 +33,10 @@ public static unsafe class DataPathFigure
             {
                 using var split = CpuSplit.Begin(o.Pin);
                 using var sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
-                using var dev = sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
+                using var dev = sim.AddDevice("0000:01:00.0", 0x1234, 0x11e8, [1UL << 20]);
                 using var eal = PciEal.Create(sim.CreateOptions(), null);
                 split.DataPath();
-                eal.Pci().RegisterDriver(new BenchDriver());
+                eal.Pci().RegisterDriver(new SimulatedDriver("bench", new PciId(0x1234, 0x11e8)) { KeepHistory = false });
                 if (enabled)
                     eal.EnableHotplugHandling();
                 var bar = ((PciDevice)eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);
@@ -86,9 +86,9 @@ public static unsafe class DataPathFigure
     private static long AllocatedByBatch()
     {
         using var sim = SimulatedPciBus.Create(FaultFigures.FastTempDir());
-        using var dev = sim.AddDevice("0000:01:00.0", BenchDriver.Vendor, BenchDriver.DeviceId, [1UL << 20]);
+        using var dev = sim.AddDevice("0000:01:00.0", 0x1234, 0x11e8, [1UL << 20]);
         using var eal = PciEal.Create(sim.CreateOptions(), null);
-        eal.Pci().RegisterDriver(new BenchDriver());
+        eal.Pci().RegisterDriver(new SimulatedDriver("bench", new PciId(0x1234, 0x11e8)) { KeepHistory = false });
         eal.EnableHotplugHandling();
         var bar = ((PciDevice)eal.HotplugAdd("pci", "0000:01:00.0")).Bar(0);
         Warm(bar);

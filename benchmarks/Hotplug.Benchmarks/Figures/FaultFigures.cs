@@ -128,7 +128,7 @@ public static class FaultFigures
         using var sim = SimulatedPciBus.Create(FastTempDir());
         using var eal = PciEal.Create(sim.CreateOptions(fill), null);
         split.DataPath();
-        eal.Pci().RegisterDriver(new BenchDriver());
+        eal.Pci().RegisterDriver(new SimulatedDriver("bench", new PciId(0x1234, 0x11e8)) { KeepHistory = false });
         eal.EnableHotplugHandling();
         using var done = new ManualResetEventSlim();
         long removeNs = 0, faultNs = 0, handledNs = 0, handledFaultNs = 0, remappedNs = 0;
@@ -152,7 +152,7 @@ public static class FaultFigures
         for (int i = -warm; i < iterations; i++)
         {
             string a = addresses.Next();
-            using var dev = sim.AddDevice(a, BenchDriver.Vendor, BenchDriver.DeviceId, [bytes]);
+            using var dev = sim.AddDevice(a, 0x1234, 0x11e8, [bytes]);
             var d = (PciDevice)eal.HotplugAdd("pci", a);
             var bar = d.Bar(0);
             bar.Read32(0);

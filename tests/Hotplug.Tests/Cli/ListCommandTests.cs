@@ -1,3 +1,5 @@
+using Hotplug.Tests.Support;
+using Hotplug.Testing;
 using System.CommandLine;
 using System.Text.Json;
 using Hotplug.Cli;
@@ -24,7 +26,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void TheFixtureIsASymlinkedTreeLikeTheRealOne()
+    public void The_fixture_is_a_symlinked_tree_like_the_real_one()
     {
         var entries = Directory.GetFileSystemEntries(FixtureRoot).Select(Path.GetFileName).Order().ToArray();
         Assert.Equal(FixtureAddresses, entries);
@@ -32,7 +34,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ListsTheFixtureAsATable()
+    public void Lists_the_fixture_as_a_table()
     {
         var (code, output, error) = Invoke("--sysfs", FixtureRoot);
 
@@ -61,7 +63,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ListsTheFixtureAsJson()
+    public void Lists_the_fixture_as_json()
     {
         var (code, output, error) = Invoke("--sysfs", FixtureRoot, "--json");
 
@@ -96,23 +98,23 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void ScanErrorsAreWarningsAndTheOtherDevicesAreListed()
+    public void Scan_errors_are_warnings_and_the_other_devices_are_listed()
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0").Add("0000:02:00.0");
-        fs.Write("0000:01:00.0", "class", "not hex");
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0").AddText("0000:02:00.0");
+        fs.Entry("0000:01:00.0").WriteAttribute("class", "not hex");
 
-        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        var (code, output, error) = Invoke("--sysfs", fs.SysfsRoot);
 
         Assert.Equal(0, code);
-        Assert.Contains("warning: " + fs.PathOf("0000:01:00.0", "class"), error);
+        Assert.Contains("warning: " + fs.Entry("0000:01:00.0").AttributePath("class"), error);
         Assert.Contains("0000:02:00.0", output);
         Assert.DoesNotContain("0000:01:00.0", output);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         Assert.Equal(0, json.Code);
         using var doc = JsonDocument.Parse(json.Out);
-        Assert.Contains(fs.PathOf("0000:01:00.0", "class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
+        Assert.Contains(fs.Entry("0000:01:00.0").AttributePath("class"), Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetString());
     }
 
     [Theory]
@@ -120,13 +122,13 @@ public class ListCommandTests
     [InlineData("class", "class", "Class", "-")]
     [InlineData("subsystem_vendor", "subsystemVendor", "Subsystem", "-:a01f")]
     [InlineData("subsystem_device", "subsystemDevice", "Subsystem", "8086:-")]
-    public void AMissingOptionalFileIsNullInJsonAndADashInTheTable(string file, string property, string column, string cell)
+    public void A_missing_optional_file_is_null_in_json_and_a_dash_in_the_table(string file, string property, string column, string cell)
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0", revision: "0x1a").Add("0000:02:00.0", revision: "0x1a");
-        fs.Write("0000:01:00.0", file, null);
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0", revision: "0x1a").AddText("0000:02:00.0", revision: "0x1a");
+        fs.Entry("0000:01:00.0").WriteAttribute(file, null);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         Assert.True(json.Code == 0, json.Err);
         Assert.Equal("", json.Err);
         using var doc = JsonDocument.Parse(json.Out);
@@ -135,26 +137,26 @@ public class ListCommandTests
         Assert.Equal(JsonValueKind.String, devices[1].GetProperty(property).ValueKind);
         Assert.Equal("1a", devices[1].GetProperty("revision").GetString());
 
-        var table = Invoke("--sysfs", fs.DevicesRoot);
+        var table = Invoke("--sysfs", fs.SysfsRoot);
         Assert.Equal(cell, Cells(table.Out, "0000:01:00.0")[column]);
         Assert.NotEqual(cell, Cells(table.Out, "0000:02:00.0")[column]);
         Assert.Equal("1a", Cells(table.Out, "0000:02:00.0")["Rev"]);
     }
 
     [Fact]
-    public void ListsFunctionsInDomainsWiderThan16BitsAndSaysWhyANameIsNotAnAddress()
+    public void Lists_functions_in_domains_wider_than_16_bits_and_says_why_a_name_is_not_an_address()
     {
-        using var fs = new FakeSysfs();
-        fs.Add("10000:01:00.0").Add("0000:01:00.0");
-        Directory.CreateDirectory(Path.Combine(fs.DevicesRoot, "0000:01:20.0"));
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("10000:01:00.0").AddText("0000:01:00.0");
+        Directory.CreateDirectory(Path.Combine(fs.SysfsRoot, "0000:01:20.0"));
 
-        var (code, output, error) = Invoke("--sysfs", fs.DevicesRoot);
+        var (code, output, error) = Invoke("--sysfs", fs.SysfsRoot);
         Assert.Equal(0, code);
         Assert.Equal("8086:10d3", Cells(output, "10000:01:00.0")["Vendor:Device"]);
         Assert.Contains("2 PCI function(s)", output);
         Assert.Contains("0000:01:20.0: not a PCI address (device number 0x20 exceeds 0x1f)", error);
 
-        var json = Invoke("--sysfs", fs.DevicesRoot, "--json");
+        var json = Invoke("--sysfs", fs.SysfsRoot, "--json");
         using var doc = JsonDocument.Parse(json.Out);
         Assert.Equal(["0000:01:00.0", "10000:01:00.0"],
             doc.RootElement.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("address").GetString()));
@@ -172,7 +174,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void AnUnreadableRootIsAnError()
+    public void An_unreadable_root_is_an_error()
     {
         string root = Path.Combine(Path.GetTempPath(), "hotplug-no-such-dir-" + Guid.NewGuid().ToString("N"));
         var (code, output, error) = Invoke("--sysfs", root);
@@ -182,7 +184,7 @@ public class ListCommandTests
     }
 
     [Fact]
-    public void WithoutSysfsTheEnvironmentVariableChoosesTheRoot()
+    public void Without_sysfs_the_environment_variable_chooses_the_root()
     {
         string? saved = Environment.GetEnvironmentVariable(PciBusOptions.SysfsRootVariable);
         Environment.SetEnvironmentVariable(PciBusOptions.SysfsRootVariable, FixtureRoot);
@@ -209,5 +211,5 @@ public class ListCommandTests
     [InlineData(3UL << 20, "3 MiB")]
     [InlineData(4UL << 30, "4 GiB")]
     [InlineData(1UL << 40, "1 TiB")]
-    public void SizesAreHumanReadable(ulong bytes, string expected) => Assert.Equal(expected, ListCommand.HumanSize(bytes));
+    public void Sizes_are_human_readable(ulong bytes, string expected) => Assert.Equal(expected, ListCommand.HumanSize(bytes));
 }

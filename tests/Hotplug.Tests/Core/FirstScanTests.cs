@@ -1,4 +1,6 @@
 using Hotplug;
+using Hotplug.Pci;
+using Hotplug.Testing;
 using Hotplug.Tests.Support;
 
 namespace Hotplug.Tests.Core;
@@ -14,7 +16,7 @@ public class FirstScanTests(ITestOutputHelper output)
         sim.AddDevice("0000:02:00.0", 0x8086, 0x10d3, [1UL << 16], kernelDriver: null);
         using var loggers = XunitLoggerFactory.Create(output);
         using var eal = PciEal.Create(sim.CreateOptions(), null, loggers);
-        eal.Pci().RegisterDriver(new TestDriver());
+        eal.Pci().RegisterDriver(new SimulatedDriver("test-driver", new PciId(0x1234, 0x11e8)));
         var events = new List<DeviceEvent>();
         eal.DeviceEvents.Register(null, e => { lock (events) events.Add(e); });
 

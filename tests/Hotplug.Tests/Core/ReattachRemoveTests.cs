@@ -15,7 +15,7 @@ public class ReattachRemoveTests
     }
 
     [Fact]
-    public void SecondRemovalOfAReattachedDeviceIsPublished()
+    public void Second_removal_of_a_reattached_device_is_published()
     {
         using var sim = SimulatedPciBus.Create();
         using var eal = PciEal.Create(sim.CreateOptions(), null);

@@ -2,6 +2,7 @@ using Hotplug;
 using Hotplug.Uevents;
 using Hotplug.Pci;
 using Hotplug.Tests.Uevents;
+using Hotplug.Testing;
 using Hotplug.Tests.Support;
 using static Tmds.Linux.LibC;
 
@@ -119,7 +120,7 @@ public class RemovalSourceTests(ITestOutputHelper output)
         var dev = sim.AddDevice("0000:03:00.0", 0x1234, 0x11e8, [1UL << 16]);
         var options = sim.CreateOptions();
         using var eal = PciEal.Create(new PciBusOptions { SysfsRoot = options.SysfsRoot, DevRoot = options.DevRoot, AllowList = ["03:00.0"], AutoProbeOnAdd = true });
-        var driver = new TestDriver();
+        var driver = new SimulatedDriver("test-driver", new PciId(0x1234, 0x11e8));
         eal.Pci().RegisterDriver(driver);
         string add = KernelUeventSamples.PciRemove.Replace("remove@", "add@").Replace("ACTION=remove", "ACTION=add").Replace("0000:01:00.0", "0000:03:00.0");
         Assert.True(UeventParser.TryParse(KernelUeventSamples.Bytes(add), out var ev, out _));
@@ -138,7 +139,7 @@ public class RemovalSourceTests(ITestOutputHelper output)
             {
                 SysfsRoot = sim.SysfsRoot, DevRoot = sim.DevRoot, AllowList = ["0000:03:00.0"], AutoProbeOnAdd = true, BindOnAdd = "uio_pci_generic",
             });
-        var driver = new TestDriver();
+        var driver = new SimulatedDriver("test-driver", new PciId(0x1234, 0x11e8));
         eal.Pci().RegisterDriver(driver);
 
         eal.InjectUevent(PciUevent("add", "0000:03:00.0"));

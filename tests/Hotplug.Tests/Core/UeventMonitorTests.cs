@@ -9,6 +9,7 @@ namespace Hotplug.Tests.Core;
 public class UeventMonitorTests(ITestOutputHelper output)
 {
     [Fact]
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
     public void The_monitor_delivers_a_real_kernel_uevent_and_start_stop_are_reference_counted()
     {
         using var loggers = XunitLoggerFactory.Create(output);
@@ -34,6 +35,7 @@ public class UeventMonitorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
     public void After_the_kernel_drops_uevents_a_rescan_recovers_the_lost_remove()
     {
         using var loggers = XunitLoggerFactory.Create(output, Microsoft.Extensions.Logging.LogLevel.Warning);

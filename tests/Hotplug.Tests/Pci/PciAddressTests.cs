@@ -14,7 +14,7 @@ public class PciAddressTests
     [InlineData("1000a:e1:00.3", 0x1000a, 0xe1, 0x00, 3, "1000a:e1:00.3")]
     [InlineData("0010000:01:00.0", 0x10000, 0x01, 0x00, 0, "10000:01:00.0")]
     [InlineData("ffffffff:ff:1f.7", 0xffffffff, 0xff, 0x1f, 7, "ffffffff:ff:1f.7")] // 32 bits, like DPDK
-    public void ParsesTheFullForm(string text, uint domain, int bus, int device, int function, string canonical)
+    public void Parses_the_full_form(string text, uint domain, int bus, int device, int function, string canonical)
     {
         var a = PciAddress.Parse(text);
         Assert.Equal(new PciAddress(domain, (byte)bus, (byte)device, (byte)function), a);
@@ -27,7 +27,7 @@ public class PciAddressTests
     [Theory]
     [InlineData("01:00.0", 0x01, 0x00, 0)]
     [InlineData("3b:1f.3", 0x3b, 0x1f, 3)]
-    public void ParsesTheShortFormAsDomainZero(string text, int bus, int device, int function)
+    public void Parses_the_short_form_as_domain_zero(string text, int bus, int device, int function)
     {
         Assert.True(PciAddress.TryParse(text, out var a));
         Assert.Equal(new PciAddress(0, (byte)bus, (byte)device, (byte)function), a);
@@ -65,7 +65,7 @@ public class PciAddressTests
     [InlineData("01.00.0", "expected DDDD:BB:DD.F")]
     [InlineData("pci0000:00", "expected DDDD:BB:DD.F")]
     [InlineData("pci10000:00", "expected DDDD:BB:DD.F")]
-    public void RejectsWhatIsNotAnAddressAndSaysWhy(string text, string why)
+    public void Rejects_what_is_not_an_address_and_says_why(string text, string why)
     {
         Assert.False(PciAddress.TryParse(text, out _));
         Assert.False(PciAddress.TryParse(text, out var a, out string? error));
@@ -78,14 +78,14 @@ public class PciAddressTests
     }
 
     [Fact]
-    public void AReasonNeverEchoesControlCharacters()
+    public void A_reason_never_echoes_control_characters()
     {
         Assert.False(PciAddress.TryParse("0000:\u001b[31m:00.0", out _, out string? error));
         Assert.DoesNotContain('\u001b', error);
     }
 
     [Fact]
-    public void OrdersByDomainBusDeviceFunction()
+    public void Orders_by_domain_bus_device_function()
     {
         var sorted = new[] { "10000:00:00.0", "ffffffff:00:00.0", "0001:00:00.0", "0000:02:00.0", "0000:01:01.0", "0000:01:00.7", "0000:01:00.1" }
             .Select(PciAddress.Parse).Order().Select(a => a.ToString()).ToArray();

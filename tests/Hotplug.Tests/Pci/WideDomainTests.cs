@@ -21,7 +21,7 @@ public sealed class WideDomainTests : IDisposable
     private readonly SimulatedPciBus _sim = SimulatedPciBus.Create();
     private readonly ILoggerFactory _loggers;
     private readonly Eal _eal;
-    private readonly TestDriver _driver = new();
+    private readonly SimulatedDriver _driver = new();
     private readonly List<DeviceEvent> _events = [];
 
     public WideDomainTests(ITestOutputHelper output)
@@ -50,26 +50,26 @@ public sealed class WideDomainTests : IDisposable
     [InlineData("10000:01:00.0", 0x10000u)]     // Intel VMD: domains from 0x10000 up
     [InlineData("1000f:e1:00.3", 0x1000fu)]
     [InlineData("ffffffff:00:00.0", 0xffffffffu)]
-    public void TheScannerListsAndReadsThem(string address, uint domain)
+    public void The_scanner_lists_and_reads_them(string address, uint domain)
     {
-        using var fs = new FakeSysfs();
-        fs.Add("0000:01:00.0");
-        fs.Add(address, vendor: "0x144d", device: "0xa808");
+        using var fs = SimulatedPciBus.Create();
+        fs.AddText("0000:01:00.0");
+        fs.AddText(address, vendor: "0x144d", device: "0xa808");
 
         var errors = new List<string>();
-        var list = new SysfsPciScanner(fs.DevicesRoot).ScanAll(errors);
+        var list = new SysfsPciScanner(fs.SysfsRoot).ScanAll(errors);
 
         Assert.Empty(errors);
         Assert.Equal(["0000:01:00.0", address], list.Select(d => d.Address.ToString()));
         var d = list[1];
         Assert.Equal(domain, d.Address.Domain);
-        Assert.Equal(Path.Combine(fs.DevicesRoot, address), d.SysfsPath);
+        Assert.Equal(Path.Combine(fs.SysfsRoot, address), d.SysfsPath);
         Assert.Equal(0x144d, d.VendorId);
-        Assert.True(new SysfsPciScanner(fs.DevicesRoot).Exists(d.Address));
+        Assert.True(new SysfsPciScanner(fs.SysfsRoot).Exists(d.Address));
     }
 
     [Fact]
-    public void AChildIsScannedAndAttachedByItsName()
+    public void A_child_is_scanned_and_attached_by_its_name()
     {
         var scan = _eal.Scan();
         Assert.Equal([Controller, Child], scan.Added.Order(StringComparer.Ordinal));
@@ -84,7 +84,7 @@ public sealed class WideDomainTests : IDisposable
     }
 
     [Fact]
-    public void AnAllowListedChildIsAutoProbedOnTheKernelsAdd()
+    public void An_allow_listed_child_is_auto_probed_on_the_kernels_add()
     {
         _eal.InjectUevent(Parse("add", "pci", ChildPath, "PCI_SLOT_NAME=" + Child));
         _eal.FlushEventThread();
@@ -94,7 +94,7 @@ public sealed class WideDomainTests : IDisposable
     }
 
     [Fact]
-    public void TheKernelsRemoveOfAnAttachedChildIsItsRemoveEvent()
+    public void The_kernels_remove_of_an_attached_child_is_its_remove_event()
     {
         _eal.Scan();
         _eal.HotplugAdd("pci", Child);
@@ -119,7 +119,7 @@ public sealed class WideDomainTests : IDisposable
     [InlineData("remove", "uio", ChildPath + "/uio/uio0", "", Child)]
     [InlineData("remove", "vfio-dev", ChildPath + "/vfio-dev/vfio0", "", Child)]
     [InlineData("remove", "uio", "/devices/pci0000:00/" + Controller + "/pci10000:00/" + Bridge + "/10000:02:00.0/uio/uio1", "", null)] // not the controller's
-    public void UeventsMapToTheFunctionTheyAreAbout(string action, string subsystem, string devPath, string extra, string? expected)
+    public void Uevents_map_to_the_function_they_are_about(string action, string subsystem, string devPath, string extra, string? expected)
     {
         _eal.Scan();
 

@@ -46,7 +46,7 @@ public class LateSigbusRecordTests(ITestOutputHelper output)
         using var loggers = XunitLoggerFactory.Create(output, LogLevel.Error);
         using var eal = PciEal.Create(sim.CreateOptions(), null, loggers);
         using var dataPath = new DataPath(Readers);
-        eal.Pci().RegisterDriver(new TestDriver());
+        eal.Pci().RegisterDriver(new SimulatedDriver("test-driver"));
         Try? current = null;
         eal.SigbusFaultHandled += f => Volatile.Read(ref current)!.Faults.Add(f);
         eal.DeviceEvents.Register(null, e =>

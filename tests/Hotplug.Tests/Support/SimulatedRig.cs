@@ -12,7 +12,7 @@ internal sealed class SimulatedRig : IDisposable
     public readonly SimulatedPciBus Sim;
     public readonly SimulatedPciDevice Device;
     public readonly Eal Eal;
-    public readonly TestDriver Driver = new();
+    public readonly SimulatedDriver Driver = new("test-driver", new PciId(0x1234, 0x11e8));
     public readonly List<DeviceEvent> Events = [];
     public readonly SemaphoreSlim RemoveSeen = new(0);
     private readonly ILoggerFactory _loggers;

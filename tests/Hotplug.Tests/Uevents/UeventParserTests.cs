@@ -13,7 +13,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void UioRemove()
+    public void Parses_a_kernel_uio_remove()
     {
         var e = ParseOk(KernelUeventSamples.UioRemove);
         Assert.Equal(UeventAction.Remove, e.Action);
@@ -28,7 +28,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void PciUnbind()
+    public void Parses_a_kernel_pci_unbind()
     {
         var e = ParseOk(KernelUeventSamples.PciUnbind);
         Assert.Equal(UeventAction.Unbind, e.Action);
@@ -43,7 +43,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void PciRemove()
+    public void Parses_a_kernel_pci_remove()
     {
         var e = ParseOk(KernelUeventSamples.PciRemove);
         Assert.Equal(UeventAction.Remove, e.Action);
@@ -55,7 +55,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void VfioDevRemove()
+    public void Parses_a_kernel_vfio_dev_remove()
     {
         var e = ParseOk(KernelUeventSamples.VfioDevRemove);
         Assert.Equal(UeventAction.Remove, e.Action);
@@ -64,7 +64,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void VfioGroupRemove()
+    public void Parses_a_kernel_vfio_group_remove()
     {
         var e = ParseOk(KernelUeventSamples.VfioGroupRemove);
         Assert.Equal(UeventAction.Remove, e.Action);
@@ -74,7 +74,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void NetLoChange()
+    public void Parses_a_kernel_net_lo_change()
     {
         var e = ParseOk(KernelUeventSamples.NetLoChange);
         Assert.Equal(UeventAction.Change, e.Action);
@@ -95,7 +95,7 @@ public class UeventParserTests
     [InlineData("bind", UeventAction.Bind)]
     [InlineData("frobnicate", UeventAction.Unknown)]
     [InlineData("ADD", UeventAction.Unknown)]
-    public void ActionsMapExactly(string raw, UeventAction expected)
+    public void Actions_map_exactly(string raw, UeventAction expected)
     {
         var e = ParseOk($"{raw}@/devices/x\0ACTION={raw}\0DEVPATH=/devices/x\0SUBSYSTEM=s\0");
         Assert.Equal(expected, e.Action);
@@ -104,7 +104,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void EmptyValueIsAccepted()
+    public void Empty_value_is_accepted()
     {
         var e = ParseOk("add@/devices/x\0ACTION=add\0DEVPATH=/devices/x\0SUBSYSTEM=s\0DEVTYPE=\0A=b=c\0");
         Assert.Equal("", e["DEVTYPE"]);
@@ -112,7 +112,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void MessageOfExactlyTheLimitIsAccepted()
+    public void Message_of_exactly_the_limit_is_accepted()
     {
         string head = "add@/devices/x\0ACTION=add\0DEVPATH=/devices/x\0SUBSYSTEM=s\0PAD=";
         string msg = head + new string('p', UeventParser.MaxMessageBytes - head.Length - 1) + "\0";
@@ -166,7 +166,7 @@ public class UeventParserTests
 
     [Theory]
     [MemberData(nameof(Broken))]
-    public void BrokenMessagesAreRejectedWithAReason(string name, byte[] message, string expectedReason)
+    public void Broken_messages_are_rejected_with_a_reason(string name, byte[] message, string expectedReason)
     {
         bool ok = UeventParser.TryParse(message, out var uevent, out var error);
         Assert.False(ok, name);
@@ -176,7 +176,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void ValidMessageMissingItsLastNulInsideALargerBufferIsTruncated()
+    public void Valid_message_missing_its_last_nul_inside_a_larger_buffer_is_truncated()
     {
         // The bytes after the span would complete the message: the parser must not look at them.
         byte[] whole = KernelUeventSamples.Bytes(KernelUeventSamples.PciRemove);
@@ -186,7 +186,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void EveryPrefixOfEveryKernelSampleIsHandled()
+    public void Every_prefix_of_every_kernel_sample_is_handled()
     {
         foreach (var sample in KernelUeventSamples.All)
         {
@@ -209,7 +209,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void TenThousandRandomBuffersNeverThrow()
+    public void Ten_thousand_random_buffers_never_throw()
     {
         var rng = new Random(20261124);
         byte[] alphabet = "@=\0AB/x"u8.ToArray();
@@ -227,7 +227,7 @@ public class UeventParserTests
     }
 
     [Fact]
-    public void TenThousandMutationsOfKernelSamplesNeverThrow()
+    public void Ten_thousand_mutations_of_kernel_samples_never_throw()
     {
         var rng = new Random(42);
         byte[] interesting = [0, (byte)'=', (byte)'@', 0xFF, 0xC3, 0x80, (byte)'A'];

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace Hotplug.Tests.Uevents;
 
-/// <summary>The real socket on this host (needs root). The tests of this class run one after another.</summary>
+/// <summary>The real socket on this host (the tests that write sysfs uevent files or force the buffer need root: <c>Requires=Root</c>). The tests of this class run one after another.</summary>
 public class UeventSocketTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
@@ -31,7 +31,8 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void OpensWithTheRequestedBufferAndAKernelAssignedPort()
+    [Trait("Requires", "Root")] // SO_RCVBUFFORCE (CAP_NET_ADMIN)
+    public void Opens_with_the_requested_buffer_and_a_kernel_assigned_port()
     {
         using var socket = UeventSocket.Open();
         Assert.True(socket.Fd >= 0);
@@ -46,7 +47,7 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void DisposedSocketThrowsObjectDisposed()
+    public void Disposed_socket_throws_object_disposed()
     {
         var socket = UeventSocket.Open();
         socket.Dispose();
@@ -56,7 +57,8 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void RealLoopbackChangeArrives()
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
+    public void Real_loopback_change_arrives()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
         string uuid = SysfsUevent.Change(SysfsUevent.Loopback);
@@ -74,7 +76,8 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void UserSpaceSenderIsCountedAsNotKernelAndNotReturned()
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
+    public void User_space_sender_is_counted_as_not_kernel_and_not_returned()
     {
         using var socket = UeventSocket.Open(logger: new TestOutputLogger(output));
         using var forger = new UserSpaceUeventSender();
@@ -95,7 +98,8 @@ public class UeventSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void OverflowIsReportedAndTheSocketKeepsWorking()
+    [Trait("Requires", "Root")] // writes /sys/class/net/lo/uevent
+    public void Overflow_is_reported_and_the_socket_keeps_working()
     {
         using var socket = UeventSocket.Open(requestedBufferBytes: 1, logger: new TestOutputLogger(output));
         output.WriteLine($"requested 1 byte, obtained {socket.ReceiveBufferBytes} via {socket.ReceiveBufferOption}");
