@@ -13,9 +13,9 @@ public abstract class VmTest(VmFixture fixture, ITestOutputHelper output)
     protected ITestOutputHelper Output { get; } = output;
 
     /// <summary>Boots a guest of the fixture's image; its kernel version goes into the timing tables.</summary>
-    protected async Task<QemuGuest> StartGuestAsync(string name)
+    protected async Task<QemuGuest> StartGuestAsync(string name, string extraKernelArgs = "")
     {
-        var guest = await QemuGuest.StartAsync(Fixture.Image, Output, new QemuGuestOptions { Name = name });
+        var guest = await QemuGuest.StartAsync(Fixture.Image, Output, new QemuGuestOptions { Name = name, ExtraKernelArgs = extraKernelArgs });
         VmTimings.KernelVersion = guest.KernelVersion;
         return guest;
     }

@@ -16,6 +16,9 @@ internal sealed unsafe class VfioContainer(string devRoot, ILogger logger)
     private bool _iommuSet;
     private readonly Lock _lock = new();
 
+    /// <summary>The container's DMA mappings; they outlive the container and are replayed into the next one.</summary>
+    public VfioDmaMapper Dma { get; } = new(logger);
+
     /// <summary>Opens (or shares) the group fd of <paramref name="groupName"/> (<c>5</c> or <c>noiommu-5</c>).</summary>
     public int AcquireGroup(string groupName)
     {
@@ -48,6 +51,8 @@ internal sealed unsafe class VfioContainer(string devRoot, ILogger logger)
                 if (ioctl(cfd, Vfio.VFIO_SET_IOMMU, type) != 0)
                     throw Sys.IoError($"VFIO_SET_IOMMU type {type}");
                 _iommuSet = true;
+                if (type == Vfio.VFIO_TYPE1v2_IOMMU)
+                    Dma.Attach(_container); // replays the DMA mappings of an earlier container at the same IOVAs
             }
         }
         catch
@@ -88,6 +93,7 @@ internal sealed unsafe class VfioContainer(string devRoot, ILogger logger)
     {
         if (_groups.Count > 0 || _container is null)
             return;
+        Dma.Detach(); // the kernel dropped every mapping with the last group
         _container.Dispose();
         _container = null;
         _iommuSet = false;
