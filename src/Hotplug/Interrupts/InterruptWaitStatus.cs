@@ -1,0 +1,14 @@
+namespace Hotplug.Interrupts;
+
+/// <summary>How an <see cref="InterruptVector.WaitAsync"/> ended.</summary>
+public enum InterruptWaitStatus
+{
+    /// <summary>The vector fired; <see cref="InterruptWait.Count"/> says how often since the last wait.</summary>
+    Fired,
+
+    /// <summary>The device is gone: no interrupt will ever come. Every later wait ends the same way at once.</summary>
+    DeviceRemoved,
+
+    /// <summary>The interrupts were disabled (detach, or the driver turned them off). Every later wait ends the same way at once.</summary>
+    Disabled,
+}
