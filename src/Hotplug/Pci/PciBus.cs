@@ -217,10 +217,22 @@ public sealed class PciBus : IBus
         // The BARs become dead memory now; the uio node and the vfio device fd are closed right after the REMOVE
         // callbacks (a close of a departing device can take milliseconds, and the data path is safe already).
         // A detach from inside the callbacks closes them at once; the deferred close is then a no-op.
-        var release = d.Attachment?.HotUnplug();
+        var release = d.Attachment?.HotUnplug(Quiesce);
         d.SetState(DeviceState.Removed);
         _context!.Logger.DeviceGone(d.Name, Options.RemapFill);
         return new HotUnplugResult(true, release);
+    }
+
+    private void Quiesce(PciDevice d)
+    {
+        try
+        {
+            d.Driver?.Quiesce(d);
+        }
+        catch (Exception e)
+        {
+            _context!.Logger.LogError(e, "{Driver}.Quiesce({Device}) threw; releasing it anyway", d.Driver?.Name, d.Name);
+        }
     }
 
     /// <inheritdoc />

@@ -1,3 +1,5 @@
+using Hotplug.Interrupts;
+
 namespace Hotplug.Pci;
 
 /// <summary>A PCI function known to the <see cref="PciBus"/>.</summary>
@@ -28,6 +30,18 @@ public sealed class PciDevice : Device
     /// <exception cref="InvalidOperationException">That BAR is not mapped.</exception>
     public MappedBar Bar(int index) =>
         Bars.FirstOrDefault(b => b.Index == index) ?? throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
+
+    /// <summary>
+    /// Sets up <paramref name="count"/> interrupt vectors of <paramref name="kind"/> (vfio: MSI-X, MSI or INTx through
+    /// eventfds; uio: its one interrupt, <see cref="InterruptKind.Uio"/>), replacing any set up before. Each vector can
+    /// be awaited, called back on the event thread, or taken as a raw fd. When the device goes, every waiter completes
+    /// at once with <see cref="InterruptWaitStatus.DeviceRemoved"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The device is not attached.</exception>
+    /// <exception cref="NotSupportedException">Its attachment has no interrupt of that kind.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The device has fewer vectors of that kind.</exception>
+    public IReadOnlyList<InterruptVector> EnableInterrupts(InterruptKind kind, int count = 1) =>
+        (Attachment ?? throw new InvalidOperationException($"{Name} is not attached: HotplugAdd it first.")).EnableInterrupts(kind, count);
 
     /// <summary>How the device is held while attached (sysfs resource, uio or vfio), or null.</summary>
     internal PciAttachment? Attachment { get; set; }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Hotplug.Interrupts;
 
 namespace Hotplug.Pci;
 
@@ -16,6 +17,7 @@ internal abstract class PciAttachment : IDisposable
     private bool _committed;
     private bool _revoked;
     private int _released;
+    private InterruptSet? _interrupts;
 
     protected PciAttachment(PciDevice device, PciAttachContext context)
     {
@@ -28,6 +30,9 @@ internal abstract class PciAttachment : IDisposable
     protected PciAttachContext Context { get; }
 
     public IReadOnlyList<MappedBar> Bars { get { lock (_commit) return [.. _bars]; } }
+
+    /// <summary>True when the kernel asked for the device back (vfio's request) rather than removing it first: it still answers.</summary>
+    protected bool StillAnswers { get; set; }
 
     /// <summary>True once a removal signal arrived before the attach was committed.</summary>
     public bool Revoked { get { lock (_commit) return _revoked; } }
@@ -89,6 +94,29 @@ internal abstract class PciAttachment : IDisposable
     /// <summary>Writes config space at <paramref name="offset"/>.</summary>
     public abstract void WriteConfig(int offset, ReadOnlySpan<byte> data);
 
+    /// <summary>The interrupt mechanism of this attachment for <paramref name="kind"/>.</summary>
+    /// <exception cref="NotSupportedException">This attachment offers no interrupt of that kind.</exception>
+    protected abstract InterruptBackend CreateInterruptBackend(InterruptKind kind);
+
+    /// <summary>Sets up <paramref name="count"/> vectors of <paramref name="kind"/>, replacing any set up before.</summary>
+    public IReadOnlyList<InterruptVector> EnableInterrupts(InterruptKind kind, int count)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _released) != 0, this);
+        Interlocked.Exchange(ref _interrupts, null)?.Dispose();
+        var set = new InterruptSet(Context.Host.Loop, CreateInterruptBackend(kind), Context.Logger);
+        try
+        {
+            var vectors = set.Enable(kind, count);
+            _interrupts = set;
+            return vectors;
+        }
+        catch
+        {
+            set.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Lets go of what the kernel may wait for (device fd, watch); called once, from <see cref="Release"/> or a revoke.</summary>
     protected abstract void ReleaseKernelHandles();
 
@@ -111,6 +139,7 @@ internal abstract class PciAttachment : IDisposable
         }
         if (early)
         {
+            Volatile.Read(ref _interrupts)?.DeviceGone();
             RemapBars();
             ReleaseOnce();
         }
@@ -119,8 +148,11 @@ internal abstract class PciAttachment : IDisposable
 
     /// <summary>The device is gone: every BAR becomes dead memory now; the kernel's handles go after the callbacks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
-    public Action? HotUnplug()
+    public Action? HotUnplug(Action<PciDevice>? quiesce = null)
     {
+        Volatile.Read(ref _interrupts)?.DeviceGone(); // every waiter completes now with DeviceRemoved, never a hang
+        if (StillAnswers && quiesce is not null)
+            quiesce(Device); // vfio asked for it back: it still works until released
         RemapBars();
         return DeferredReleaseOnUnplug();
     }
@@ -154,8 +186,10 @@ internal abstract class PciAttachment : IDisposable
 
     private void ReleaseOnce()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0)
-            ReleaseKernelHandles();
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+            return;
+        Interlocked.Exchange(ref _interrupts, null)?.Dispose(); // disabled before the device fd or node closes
+        ReleaseKernelHandles();
     }
 
     public void Dispose() => Release();

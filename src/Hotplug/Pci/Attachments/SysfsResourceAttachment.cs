@@ -1,4 +1,5 @@
 using Hotplug.Interop;
+using Hotplug.Interrupts;
 using static Tmds.Linux.LibC;
 
 namespace Hotplug.Pci;
@@ -25,6 +26,9 @@ internal class SysfsResourceAttachment(PciDevice device, PciAttachContext contex
     protected override MappedBar MapBar(BarInfo bar, int mapIndex, ulong cookie) =>
         BarMapper.MapFile(Path.Combine(Device.Info.SysfsPath, $"resource{bar.Index}"), 0, bar.Index, bar.Length,
             BarMappingKind.SysfsResource, Context.Options.RemapFill, cookie);
+
+    protected override InterruptBackend CreateInterruptBackend(InterruptKind kind) =>
+        throw new NotSupportedException($"{Device.Name} is held through sysfs resource files only: it has no interrupt channel (bind uio_pci_generic, igb_uio or vfio-pci).");
 
     public override void ReadConfig(int offset, Span<byte> into) => ConfigFile.Read(Config, offset, into);
 

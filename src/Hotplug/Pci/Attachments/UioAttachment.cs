@@ -1,3 +1,5 @@
+using Hotplug.Interrupts;
+
 namespace Hotplug.Pci;
 
 /// <summary>
@@ -28,6 +30,16 @@ internal sealed class UioAttachment(PciDevice device, PciAttachContext context) 
             ? BarMapper.MapFile(Node, (long)mapIndex * Environment.SystemPageSize, bar.Index, bar.Length, BarMappingKind.Uio,
                 Context.Options.RemapFill, cookie)
             : base.MapBar(bar, mapIndex, cookie);
+
+    protected override InterruptBackend CreateInterruptBackend(InterruptKind kind)
+    {
+        if (kind is not (InterruptKind.Uio or InterruptKind.Intx))
+            throw new NotSupportedException($"{Device.Name} is held through uio: its one interrupt is InterruptKind.Uio (MSI-X and MSI need vfio-pci).");
+        return Device.Info.KernelDriver == PciKernelDriver.IgbUio
+            ? UioInterrupts.ForIgbUio(Node)
+            : UioInterrupts.ForUioPciGeneric(Node, () => Device.Config.Read16(PciConfigSpace.CommandOffset),
+                v => Device.Config.Write16(PciConfigSpace.CommandOffset, v));
+    }
 
     protected override Action? DeferredReleaseOnUnplug() => _watch is { } w ? w.Close : null;
 

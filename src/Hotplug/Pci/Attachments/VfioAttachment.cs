@@ -1,4 +1,5 @@
 using System.Globalization;
+using Hotplug.Interrupts;
 
 namespace Hotplug.Pci;
 
@@ -26,11 +27,19 @@ internal sealed class VfioAttachment(PciDevice device, PciAttachContext context,
 
     protected override void ArmRemovalWatch()
     {
-        if (!Vfio.WatchRequests(Context.Host.Loop, () => OnRemovalSignal(DeviceEventSource.VfioRequest)))
+        if (!Vfio.WatchRequests(Context.Host.Loop, () =>
+            {
+                StillAnswers = true;
+                OnRemovalSignal(DeviceEventSource.VfioRequest);
+            }))
             Context.Logger.LogNoVfioRequest(Device.Name);
     }
 
     protected override MappedBar MapBar(BarInfo bar, int mapIndex, ulong cookie) => Vfio.MapBar(bar, Context.Options.RemapFill, cookie);
+
+    protected override InterruptBackend CreateInterruptBackend(InterruptKind kind) =>
+        kind == InterruptKind.Uio ? throw new NotSupportedException($"{Device.Name} is held through vfio: ask for MSI-X, MSI or INTx, not a uio interrupt.")
+            : new VfioInterrupts(Vfio.Handle);
 
     public override void ReadConfig(int offset, Span<byte> into) => Vfio.ReadConfig(offset, into);
 

@@ -43,6 +43,9 @@ internal sealed unsafe class VfioDevice : IDisposable
         return new VfioDevice(container, groupName, new SafeFdHandle(fd));
     }
 
+    /// <summary>The device fd (lease it for each call), for the interrupt backend.</summary>
+    public SafeFdHandle Handle => _device;
+
     public Vfio.vfio_region_info Region(uint index)
     {
         using var fd = _device.Lease();
