@@ -166,7 +166,9 @@ public sealed class DmaAllocator : IDisposable, IDmaBufferOwner
     private DmaBuffer Hand(DmaChunk chunk, ulong offset, ulong length)
     {
         _liveBuffers++;
-        return new DmaBuffer(this, this, chunk, offset, length);
+        var buffer = new DmaBuffer(this, this, chunk, offset, length);
+        buffer.Clear(); // a new chunk is zeroed already; space given back and handed out again is not
+        return buffer;
     }
 
     private DmaChunk NewChunk(ulong length, bool dedicated)

@@ -81,6 +81,9 @@ public sealed unsafe class DmaBuffer : IDisposable
             _owner.Release(this);
     }
 
+    /// <summary>Zeroes the whole buffer (any length).</summary>
+    internal void Clear() => System.Runtime.InteropServices.NativeMemory.Clear((void*)Pointer, (nuint)Length);
+
     /// <summary>A pool hands this buffer out again.</summary>
     internal void Revive() => Volatile.Write(ref _released, 0);
 
