@@ -91,7 +91,8 @@ internal static class DmaScenario
             pattern[i] = (byte)(i * 7 + round);
         fromDevice.AsSpan().Clear();
         double t0 = Report.NowMs();
-        if (!Transfer(dev, irq, toDevice.Iova, EduBuffer, 0, out string first) || !Transfer(dev, irq, EduBuffer, fromDevice.Iova, CmdToRam, out string second))
+        string second = "";
+        if (!Transfer(dev, irq, toDevice.Iova, EduBuffer, 0, out string first) || !Transfer(dev, irq, EduBuffer, fromDevice.Iova, CmdToRam, out second))
         {
             Report.Error($"round {round}: the DMA did not complete: {first} {second}");
             return false;

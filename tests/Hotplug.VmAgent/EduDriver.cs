@@ -13,6 +13,9 @@ internal sealed class EduDriver : PciDriver
 
     public override string Name => "edu";
 
+    /// <summary>edu's DMA engine truncates addresses to 28 bits (its dma_mask property).</summary>
+    public override ulong DmaMask => (1UL << 28) - 1;
+
     public PciDevice? Device => _device;
 
     public override bool Probe(PciDevice device)

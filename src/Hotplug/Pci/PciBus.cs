@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using Hotplug.Dma;
 using Hotplug.Uevents;
 using Microsoft.Extensions.Logging;
 
@@ -19,6 +20,7 @@ public sealed class PciBus : IBus
     private readonly HashSet<PciAddress> _allow;
     private readonly HashSet<PciAddress> _block;
     private int _pendingReleases;
+    private PciDmaAllocators? _dma;
 
     /// <summary>Creates the bus; register it with <c>eal.Buses.AddPci(options)</c> (or <see cref="BusRegistry.Register"/>).</summary>
     public PciBus(PciBusOptions? options = null)
@@ -61,11 +63,25 @@ public sealed class PciBus : IBus
         _context = new PciAttachContext(Options, host, new VfioContainer(Options.DevRoot, logger), logger);
         _prober = new PciProber(_context, _allow, _block, delta => Interlocked.Add(ref _pendingReleases, delta));
         _autoAttach = new PciAutoAttach(this, _prober, logger);
+        _dma = new PciDmaAllocators(_context);
     }
 
     /// <summary>Adds a driver; drivers are tried in registration order.</summary>
     /// <exception cref="InvalidOperationException">The driver, or one with its name, is registered already.</exception>
     public void RegisterDriver(PciDriver driver) => Prober.Register(driver);
+
+    /// <summary>
+    /// DMA memory for <paramref name="device"/>, and bus mastering turned on (vfio-pci and uio_pci_generic leave it
+    /// off). The allocator belongs to the bus and outlives the device: call this again after a re-attach and the same
+    /// allocator comes back, its buffers at the same device addresses — vfio: IOVAs in the bus's container, mapped
+    /// again into the new container on re-attach; uio: physical addresses (the device's IOMMU group must not
+    /// translate; hugepages, root). The driver's <see cref="PciDriver.DmaMask"/> is honoured. Dispose it only when
+    /// done with DMA for good (a later call creates a new one).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The device is not attached.</exception>
+    /// <exception cref="DmaException">Its DMA cannot be made safe (the message says what to change).</exception>
+    public DmaAllocator DmaFor(PciDevice device, DmaOptions? options = null) =>
+        (_dma ?? throw new InvalidOperationException("The PCI bus is not registered with an Eal (eal.Buses.AddPci).")).For(device, options);
 
     /// <inheritdoc />
     public BusScanResult Scan()

@@ -15,7 +15,6 @@ namespace Hotplug.Pci;
 /// </summary>
 internal sealed unsafe class VfioDmaMapper(ILogger logger) : IDmaMapper
 {
-    private const ulong HugePage = 2UL << 20;
     private static readonly IovaRange[] Conservative = [new(0x10_0000, 0xFEDF_FFFF)];
     private readonly Lock _lock = new();
     private readonly List<Mapping> _mappings = [];
@@ -44,7 +43,7 @@ internal sealed unsafe class VfioDmaMapper(ILogger logger) : IDmaMapper
     {
         lock (_lock)
         {
-            ulong iova = _iova.Allocate(length, length >= HugePage ? HugePage : (ulong)Environment.SystemPageSize, _mask);
+            ulong iova = _iova.Allocate(length, IovaAllocator.NaturalAlignment(virtualAddress, length), _mask);
             if (_container is { } c && MapDma(c, virtualAddress, iova, length) is { } error)
             {
                 _iova.Free(iova, length);
