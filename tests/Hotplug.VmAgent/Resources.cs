@@ -45,6 +45,8 @@ internal static class Resources
         w.WriteNumber(prefix + "dev_fds", devFds.Count);
         w.WriteNumber(prefix + "dev_maps", devMaps.Count);
         w.WriteNumber(prefix + "fill_maps", fillMaps);
+        string? locked = File.ReadLines(proc + "/status").FirstOrDefault(l => l.StartsWith("VmLck:", StringComparison.Ordinal));
+        w.WriteString(prefix + "locked", locked?["VmLck:".Length..].Trim() ?? "?");
         if (devFds.Count + devMaps.Count > 0)
             w.WriteString(prefix + "dev_detail", string.Join(" | ", devFds.Concat(devMaps.Select(l => l.Length > 120 ? l[^120..] : l))));
     }

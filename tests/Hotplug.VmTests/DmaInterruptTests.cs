@@ -16,7 +16,7 @@ public sealed class DmaInterruptTests(VmFixture fixture, ITestOutputHelper outpu
 {
     private const string Bdf = QemuGuest.EduBdf;
     /// <summary>Removals with DMA in flight per driver.</summary>
-    public const int Cycles = 3;
+    public const int Cycles = 10;
     /// <summary>The most device_del → DEVICE_DELETED may take.</summary>
     public const double DeletedWithinMs = 2000;
 
@@ -32,6 +32,7 @@ public sealed class DmaInterruptTests(VmFixture fixture, ITestOutputHelper outpu
         await guest.RunOkAsync($"{AgentBuild.GuestPath} dma {Bdf} {Cycles} > $HP_CHAN 2>&1 &");
         var memory = await guest.WaitForAsync(m => m.Str("t") is "dma-memory" or "error" or "exit", TimeSpan.FromSeconds(60), from, "the DMA memory");
         Assert.True(memory.Str("t") == "dma-memory", memory.Raw);
+        JsonMessage? first = null;
         for (int round = 0; round < Cycles; round++)
         {
             var ok = await guest.WaitForAsync(m => m.Str("t") is "dma-ok" or "dma-bad" or "error" or "exit", TimeSpan.FromSeconds(60), from, $"round trip {round}");
@@ -55,7 +56,11 @@ public sealed class DmaInterruptTests(VmFixture fixture, ITestOutputHelper outpu
             await RemovalDuringAttachTests.PlugAgainAsync(guest, kernelDriver);
             var re = await guest.WaitForAsync(m => m.Str("t") is "reattached" or "error" or "exit", TimeSpan.FromSeconds(60), from, $"the re-attach {round}");
             Assert.True(re.Str("t") == "reattached", re.Raw);
-            from = re.Index;
+            first ??= re;
+            foreach (string held in new[] { "fds", "dev_fds", "dev_maps" })
+                Assert.True(re.Json.GetProperty(held).GetInt32() == first.Json.GetProperty(held).GetInt32(), $"round {round}: {held} grew: {re.Raw} vs {first.Raw}");
+            Assert.Equal(first.Str("locked"), re.Str("locked"));
+            from = re.Index + 1; // the next round starts after this re-attach, not at it
         }
         var last = await guest.WaitForAsync(m => m.Str("t") is "dma-ok" or "dma-bad" or "error" or "exit", TimeSpan.FromSeconds(60), from, "the last round trip");
         Assert.True(last.Str("t") == "dma-ok", last.Raw);
