@@ -7,7 +7,7 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>dma BDF CYCLES</c>: a driver on the public API that gives QEMU's edu device DMA memory, programs its DMA
+/// <c>dma BDF CYCLES irq|poll</c>: a driver on the public API that gives QEMU's edu device DMA memory, programs its DMA
 /// engine, waits for its interrupt, survives <c>device_del</c> with a DMA and an interrupt wait in flight, and
 /// works again at the SAME device addresses after <c>device_add</c> (issue 12). Reports:
 /// <list type="bullet">
@@ -26,8 +26,9 @@ internal static class DmaScenario
     private const uint CmdStart = 1, CmdToRam = 2, CmdIrq = 4, DmaIrqBit = 0x100;
     private const int Bytes = 4088; // QEMU 7.2's edu aborts the VM on a transfer that ends exactly at 0x41000
 
-    public static int Run(string bdf, int cycles)
+    public static int Run(string bdf, int cycles, string completion)
     {
+        bool useIrq = completion == "irq";
         var driver = new EduDriver();
         using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
         var pci = eal.Pci();
@@ -50,7 +51,7 @@ internal static class DmaScenario
 
         for (int round = 0; round <= cycles; round++)
         {
-            var irq = Interrupts(dev);
+            var irq = useIrq ? Interrupts(dev) : null;
             if (!RoundTrip(dev, irq, toDevice, fromDevice, round))
                 return 1;
             if (round == cycles)
@@ -58,10 +59,10 @@ internal static class DmaScenario
 
             // A DMA and an interrupt wait in flight when the device goes.
             Program(dev, toDevice.Iova, EduBuffer, 0);
-            dev.Bar(0).Write32(DmaCmd, CmdStart | CmdIrq);
-            var wait = irq.WaitAsync(CancellationToken.None).AsTask();
+            dev.Bar(0).Write32(DmaCmd, CmdStart | (useIrq ? CmdIrq : 0));
+            var wait = irq?.WaitAsync(CancellationToken.None).AsTask();
             Report.Emit("dma-armed", w => w.WriteNumber("round", round));
-            var result = wait.Wait(TimeSpan.FromSeconds(10)) ? wait.Result.ToString() : "hang";
+            string result = wait is null ? PollUntilGone(dev) : wait.Wait(TimeSpan.FromSeconds(10)) ? wait.Result.Status.ToString() : "hang";
             Report.Emit("wait-result", w => { w.WriteNumber("round", round); w.WriteString("result", result); });
             if (!WaitFor(events, DeviceEventType.Remove, out var removed))
                 return Fail("no REMOVE");
@@ -84,7 +85,7 @@ internal static class DmaScenario
         dev.EnableInterrupts(dev.Info.KernelDriver == PciKernelDriver.VfioPci ? InterruptKind.Msi : InterruptKind.Uio, 1)[0];
 
     /// <summary>RAM → edu, edu → RAM, each completed by the device's interrupt; the bytes must come back.</summary>
-    private static bool RoundTrip(PciDevice dev, InterruptVector irq, DmaBuffer toDevice, DmaBuffer fromDevice, int round)
+    private static bool RoundTrip(PciDevice dev, InterruptVector? irq, DmaBuffer toDevice, DmaBuffer fromDevice, int round)
     {
         var pattern = toDevice.AsSpan()[..Bytes];
         for (int i = 0; i < Bytes; i++)
@@ -106,15 +107,17 @@ internal static class DmaScenario
             w.WriteNumber("round", round);
             w.WriteNumber("bytes", Bytes);
             w.WriteNumber("mismatches", mismatches);
-            w.WriteString("irq", $"{irq.Kind}:{first}/{second}");
+            w.WriteString("irq", $"{irq?.Kind.ToString() ?? "polled"}:{first}/{second}");
             w.WriteNumber("round_trip_ms", Report.NowMs() - t0);
         });
         return mismatches == 0;
     }
 
-    private static bool Transfer(PciDevice dev, InterruptVector irq, ulong src, ulong dst, uint direction, out string how)
+    private static bool Transfer(PciDevice dev, InterruptVector? irq, ulong src, ulong dst, uint direction, out string how)
     {
         Program(dev, src, dst, direction);
+        if (irq is null)
+            return Poll(dev, direction, out how);
         var wait = irq.WaitAsync(CancellationToken.None).AsTask();
         dev.Bar(0).Write32(DmaCmd, CmdStart | direction | CmdIrq);
         if (!wait.Wait(TimeSpan.FromSeconds(10)))
@@ -126,6 +129,31 @@ internal static class DmaScenario
         dev.Bar(0).Write32(IrqAck, DmaIrqBit); // the device first, then the interrupt is re-armed
         irq.Acknowledge();
         return (dev.Bar(0).Read32(DmaCmd) & CmdStart) == 0;
+    }
+
+    /// <summary>Completion by polling the command register (edu clears bit 0 when the transfer is done).</summary>
+    private static bool Poll(PciDevice dev, uint direction, out string how)
+    {
+        dev.Bar(0).Write32(DmaCmd, CmdStart | direction);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        uint cmd;
+        while (((cmd = dev.Bar(0).Read32(DmaCmd)) & CmdStart) != 0 && cmd != 0xFFFFFFFF && DateTime.UtcNow < deadline)
+            Thread.Sleep(1);
+        how = cmd == 0xFFFFFFFF ? "device gone" : (cmd & CmdStart) == 0 ? "polled" : $"stuck (cmd 0x{cmd:x})";
+        return (cmd & CmdStart) == 0;
+    }
+
+    /// <summary>Without interrupts: the data path sees the removal as the BAR turning into dead memory (all-ones).</summary>
+    private static string PollUntilGone(PciDevice dev)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (dev.Bar(0).Read32(0) == 0xFFFFFFFF)
+                return "DeviceRemoved";
+            Thread.Sleep(1);
+        }
+        return "hang";
     }
 
     private static void Program(PciDevice dev, ulong src, ulong dst, uint direction)

@@ -16,7 +16,7 @@ using Hotplug.VmAgent;
 //                     after an attach, wait up to WAIT_MS for its REMOVE; with or without the uevent monitor (SlowProbeScenario)
 //   fork BDF MODE CHILD_MS WAIT_MS
 //                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
-//   dma BDF CYCLES    DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
+//   dma BDF CYCLES irq|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
 try
 {
     string command = args.Length > 0 ? args[0] : "hello";
@@ -29,7 +29,7 @@ try
         "sigbus" when args.Length == 3 => SigbusScenario.Run(args[1], int.Parse(args[2])),
         "slow-probe" when args.Length == 5 => SlowProbeScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]),
         "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
-        "dma" when args.Length == 3 => DmaScenario.Run(args[1], int.Parse(args[2])),
+        "dma" when args.Length == 4 => DmaScenario.Run(args[1], int.Parse(args[2]), args[3]),
         _ => Usage(),
     };
     Report.Emit("exit", w => w.WriteNumber("rc", rc));
@@ -43,7 +43,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|poll");
     return 2;
 }
 

@@ -29,7 +29,11 @@ public sealed class DmaInterruptTests(VmFixture fixture, ITestOutputHelper outpu
         using var guest = await StartGuestAsync("dma-" + kernelDriver, "iommu=pt hugepages=16");
         await RemovalDuringAttachTests.BindAsync(guest, kernelDriver);
         int from = guest.Channel.Count;
-        await guest.RunOkAsync($"{AgentBuild.GuestPath} dma {Bdf} {Cycles} > $HP_CHAN 2>&1 &");
+        // igb_uio (out of tree) crashes the kernel in its interrupt handler (uio_event_notify on a freed uio device)
+        // when a device it served is hot-removed with its interrupt in use and a new one comes: measured here, so
+        // igb_uio completes its DMA by polling; its interrupts are proven without a removal in UioInterrupt tests.
+        string completion = kernelDriver == "igb_uio" ? "poll" : "irq";
+        await guest.RunOkAsync($"{AgentBuild.GuestPath} dma {Bdf} {Cycles} {completion} > $HP_CHAN 2>&1 &");
         var memory = await guest.WaitForAsync(m => m.Str("t") is "dma-memory" or "error" or "exit", TimeSpan.FromSeconds(60), from, "the DMA memory");
         Assert.True(memory.Str("t") == "dma-memory", memory.Raw);
         JsonMessage? first = null;

@@ -26,6 +26,8 @@ internal sealed class PciDmaAllocators(PciAttachContext context)
         DmaAllocator allocator;
         lock (_lock)
         {
+            if (attachment is not (VfioAttachment or UioAttachment))
+                throw new DmaException($"{device.Name} is held through sysfs resource files only: DMA needs vfio-pci (IOMMU) or a uio driver with its /dev/uioN node (uio_pci_generic, igb_uio).");
             if (attachment is VfioAttachment)
             {
                 context.Vfio.Dma.RestrictMask(mask);
