@@ -29,19 +29,8 @@ internal static class DmaScenario
     public static int Run(string bdf, int cycles, string completion)
     {
         bool useIrq = completion == "irq";
-        var driver = new EduDriver();
-        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
-        var pci = eal.Pci();
-        pci.RegisterDriver(driver);
-        eal.EnableHotplugHandling();
-        eal.StartDeviceEventMonitor();
-        var events = new BlockingCollection<DeviceEvent>();
-        using var reg = eal.DeviceEvents.Register(null, e =>
-        {
-            Report.Event(e);
-            if (e.DeviceName == bdf) events.Add(e);
-        });
-        eal.Scan();
+        using var session = new AgentSession(bdf, new EduDriver());
+        var (eal, pci, events) = (session.Eal, session.Pci, session.Events);
         var dev = (PciDevice)eal.HotplugAdd("pci", bdf);
         var dma = pci.DmaFor(dev); // turns bus mastering on; the allocator outlives the device
         using var toDevice = dma.Allocate(4096);

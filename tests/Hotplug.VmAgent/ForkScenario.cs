@@ -33,17 +33,8 @@ internal static unsafe class ForkScenario
             return 2;
         }
         var driver = new EduDriver();
-        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdf] });
-        eal.Pci().RegisterDriver(driver);
-        eal.EnableHotplugHandling();
-        eal.StartDeviceEventMonitor();
-        var events = new BlockingCollection<DeviceEvent>();
-        using var reg = eal.DeviceEvents.Register(null, e =>
-        {
-            Report.Event(e);
-            if (e.DeviceName == bdf) events.Add(e);
-        });
-        eal.Scan();
+        using var session = new AgentSession(bdf, driver);
+        var (eal, events) = (session.Eal, session.Events);
         var dev = (PciDevice)eal.HotplugAdd("pci", bdf);
         var bar = dev.Bar(0);
         Report.Emit("attached", w =>
