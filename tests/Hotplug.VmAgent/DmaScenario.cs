@@ -7,7 +7,7 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>dma BDF CYCLES irq|poll</c>: a driver on the public API that gives QEMU's edu device DMA memory, programs its DMA
+/// <c>dma BDF CYCLES irq|intx|poll</c>: a driver on the public API that gives QEMU's edu device DMA memory, programs its DMA
 /// engine, waits for its interrupt, survives <c>device_del</c> with a DMA and an interrupt wait in flight, and
 /// works again at the SAME device addresses after <c>device_add</c> (issue 12). Reports:
 /// <list type="bullet">
@@ -28,7 +28,8 @@ internal static class DmaScenario
 
     public static int Run(string bdf, int cycles, string completion)
     {
-        bool useIrq = completion == "irq";
+        bool useIrq = completion is "irq" or "intx";
+        bool intx = completion == "intx";
         using var session = new AgentSession(bdf, new EduDriver());
         var (eal, pci, events) = (session.Eal, session.Pci, session.Events);
         var dev = (PciDevice)eal.HotplugAdd("pci", bdf);
@@ -40,7 +41,7 @@ internal static class DmaScenario
 
         for (int round = 0; round <= cycles; round++)
         {
-            var irq = useIrq ? Interrupts(dev) : null;
+            var irq = useIrq ? Interrupts(dev, intx) : null;
             if (!RoundTrip(dev, irq, toDevice, fromDevice, round))
                 return 1;
             if (round == cycles)
@@ -70,8 +71,8 @@ internal static class DmaScenario
         return 0;
     }
 
-    private static InterruptVector Interrupts(PciDevice dev) =>
-        dev.EnableInterrupts(dev.Info.KernelDriver == PciKernelDriver.VfioPci ? InterruptKind.Msi : InterruptKind.Uio, 1)[0];
+    private static InterruptVector Interrupts(PciDevice dev, bool intx) =>
+        dev.EnableInterrupts(dev.Info.KernelDriver != PciKernelDriver.VfioPci ? InterruptKind.Uio : intx ? InterruptKind.Intx : InterruptKind.Msi, 1)[0];
 
     /// <summary>RAM → edu, edu → RAM, each completed by the device's interrupt; the bytes must come back.</summary>
     private static bool RoundTrip(PciDevice dev, InterruptVector? irq, DmaBuffer toDevice, DmaBuffer fromDevice, int round)

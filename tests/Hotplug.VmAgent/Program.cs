@@ -16,7 +16,7 @@ using Hotplug.VmAgent;
 //                     after an attach, wait up to WAIT_MS for its REMOVE; with or without the uevent monitor (SlowProbeScenario)
 //   fork BDF MODE CHILD_MS WAIT_MS
 //                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
-//   dma BDF CYCLES irq|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
+//   dma BDF CYCLES irq|intx|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
 try
 {
     string command = args.Length > 0 ? args[0] : "hello";
@@ -43,7 +43,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|poll");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll");
     return 2;
 }
 
