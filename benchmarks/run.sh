@@ -11,7 +11,8 @@
 #   benchmarks/run.sh                the full run: 10x the iterations in 3 rounds, then BenchmarkDotNet
 #                                    (data path and scan, memory diagnoser) into $WORK/bdn
 # Options: --no-bdn, --bdn-only, --no-pin (no thread placement), --only GROUP (datapath, fault, uevent,
-#          scan, vm), --vm-json FILE.
+#          scan, dma, vm; dma = interrupt wake-up and DMA pool/allocator), --vm-json FILE; with --only,
+#          BenchmarkDotNet runs only that group's class (dma -> DmaBenchmarks).
 #
 # Needs: gcc, make, the .NET 10 SDK; root for the uevent figure (it writes "change" to
 # /sys/class/net/lo/uevent: a harmless real kernel uevent). Nothing is ever written under /sys/bus/pci:
@@ -25,6 +26,8 @@ QUICK=0
 BDN=1
 FIGURES=1
 FIGURE_ARGS=()
+ONLY=
+BDN_ARGS=()
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
         --no-bdn) BDN=0 ;;
         --bdn-only) FIGURES=0; BDN=1 ;;
         --no-pin) FIGURE_ARGS+=(--no-pin) ;;
-        --only) FIGURE_ARGS+=(--only "$2"); shift ;;
+        --only) FIGURE_ARGS+=(--only "$2"); ONLY=$2; shift ;;
         --vm-json) FIGURE_ARGS+=(--vm-json "$2"); shift ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -45,7 +48,7 @@ export HOTPLUG_BENCH_WORK=$WORK
 
 # 1. The shim and the C baselines (the physical limit on this machine).
 make -s -C "$ROOT/native" OUT="$ROOT/artifacts/native/"
-for prog in fault uevent datapath scan; do
+for prog in fault uevent datapath scan irqwait dma; do
     gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
         -o "$BIN/$prog" "$ROOT/benchmarks/baseline/$prog.c" \
         -L"$ROOT/artifacts/native" -Wl,-rpath,"$ROOT/artifacts/native" -lhotplug_shim -lpthread
@@ -77,13 +80,26 @@ if [ "$FIGURES" = 1 ]; then
     dotnet "$DLL" figures --bin "$BIN" --work "$WORK" ${FIGURE_ARGS[@]+"${FIGURE_ARGS[@]}"} || status=$?
 fi
 
-# 5. BenchmarkDotNet (full run only): data path and scan, with the memory diagnoser.
+# 5. BenchmarkDotNet (full run only): data path, scan and DMA, with the memory diagnoser. BDN_ARGS from the
+#    environment (e.g. HOTPLUG_BENCH_BDN_ARGS="--job short") are passed on.
 if [ "$BDN" = 1 ]; then
-    echo "run.sh: BenchmarkDotNet (data path, scan) -> $WORK/bdn" >&2
-    (cd "$WORK" && dotnet "$DLL" bdn --filter '*' --artifacts "$WORK/bdn" >"$WORK/bdn.log" 2>&1) || {
+    filter='*'
+    case "$ONLY" in
+        "") ;;
+        datapath) filter='*DataPath*' ;;
+        scan) filter='*Scan*' ;;
+        dma) filter='*Dma*' ;;
+        *) BDN=0 ;;
+    esac
+fi
+if [ "$BDN" = 1 ]; then
+    read -r -a BDN_ARGS <<<"${HOTPLUG_BENCH_BDN_ARGS:-}"
+    rm -f "$WORK"/bdn/results/*-report-github.md
+    echo "run.sh: BenchmarkDotNet ($filter) -> $WORK/bdn" >&2
+    (cd "$WORK" && dotnet "$DLL" bdn --filter "$filter" --artifacts "$WORK/bdn" ${BDN_ARGS[@]+"${BDN_ARGS[@]}"} >"$WORK/bdn.log" 2>&1) || {
         status=1
         tail -n 40 "$WORK/bdn.log" >&2
     }
-    cat "$WORK"/bdn/results/*-report-github.md 2>/dev/null >&2 || true
+    cat "$WORK"/bdn/results/*-report-github.md >&2 2>/dev/null || true
 fi
 exit $status

@@ -9,7 +9,7 @@ namespace Hotplug.Benchmarks;
 /// <item><c>figures [--quick] --bin DIR [--work DIR] [--vm-json FILE] [--only SUBSTRING]</c>: the custom measured
 /// loops, each side by side with its C baseline (run from DIR), one line per figure on stdout:
 /// <c>name ratio median_us p99_us</c> (ratio = ours / baseline, medians).</item>
-/// <item><c>bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (data path, scan), with the memory diagnoser.</item>
+/// <item><c>bdn [BenchmarkDotNet arguments]</c>: the BenchmarkDotNet suites (data path, scan, DMA), with the memory diagnoser.</item>
 /// </list>
 /// </summary>
 public static class Program

@@ -16,6 +16,7 @@ public static class FigureRunner
             ("fault", FaultFigures.Run),
             ("uevent", UeventFigure.Run),
             ("scan", ScanFigure.Run),
+            ("dma", DmaFigures.Run),
             ("vm", VmFigures.Run),
         };
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
