@@ -32,15 +32,18 @@ public static partial class DmaFigures
         int irqN = 2000 * o.Scale / o.Rounds;
         var irqOurs = new Samples();
         var irqCallback = new Samples();
+        var irqBlocking = new Samples();
         var irqC = new Samples();
         for (int r = 0; r < o.Rounds; r++)
         {
             irqC.AddRange(Baseline.Run(o.BinDir, "irqwait", irqN.ToString(CultureInfo.InvariantCulture)));
-            Interrupts(irqN, o.Pin, irqOurs, irqCallback);
+            Interrupts(irqN, o.Pin, irqOurs, irqCallback, irqBlocking);
         }
         Log.Info($"irq_wait: WaitAsync continuation {FigureResult.Fmt(irqOurs.MedianUs)} us, OnInterrupt callback {FigureResult.Fmt(irqCallback.MedianUs)} us, C epoll_wait {FigureResult.Fmt(irqC.MedianUs)} us (medians)");
         yield return new FigureResult("irq_wait_vs_c", irqOurs, irqC, "<= 1.2x", "C: thread blocked in epoll_wait on an eventfd, another writes it",
             "ours: event thread reads the eventfd, completes the ValueTask; the continuation runs on a thread-pool thread (a second wake-up)");
+        yield return new FigureResult("irq_blocking_wait_vs_c", irqBlocking, irqC, "<= 1.2x", "C: thread blocked in epoll_wait on an eventfd, another writes it",
+            "ours: InterruptVector.Wait, a thread blocked in poll() on the vector's own eventfd (and its end eventfd)");
         yield return new FigureResult("info_irq_callback_vs_c", irqCallback, irqC, "-", "C: thread blocked in epoll_wait on an eventfd, another writes it",
             "ours: OnInterrupt callback on the event thread (one wake-up, like the C side)", Primary: false);
 
@@ -79,15 +82,32 @@ public static partial class DmaFigures
             "µs columns = ns per Allocate(2048) + Dispose (zeroed, first-fit in a 2 MiB chunk of 4 KiB pages)");
     }
 
-    private static void Interrupts(int n, bool pin, Samples wait, Samples callback)
+    private static void Interrupts(int n, bool pin, Samples wait, Samples callback, Samples blocking)
     {
         using var split = CpuSplit.Begin(pin);
         using var loop = new EventLoop(NullLogger.Instance); // the event thread starts on CPU 0
         var backend = new BenchInterruptBackend();
         using var set = new InterruptSet(loop, backend, NullLogger.Instance);
-        split.DataPath(); // the writer ("the device") on the last CPU
-        var vectors = set.Enable(InterruptKind.MsiX, 2);
+        var vectors = set.Enable(InterruptKind.MsiX, 3);
         int warm = Math.Max(100, n / 10);
+        // Wait: a thread of its own blocked on the vector's fd, started here so it runs on CPU 0 like the C waiter.
+        using var blockArmed = new SemaphoreSlim(0);
+        using var blockWoken = new SemaphoreSlim(0);
+        long blockWoke = 0;
+        var blocker = new Thread(() =>
+        {
+            for (int i = 0; i < warm + n; i++)
+            {
+                blockArmed.Release();
+                var r = vectors[2].Wait(Timeout.InfiniteTimeSpan);
+                Volatile.Write(ref blockWoke, BusHost.MonotonicNs());
+                if (r.Status != InterruptWaitStatus.Fired)
+                    throw new InvalidOperationException($"wait ended with {r.Status}");
+                blockWoken.Release();
+            }
+        }) { IsBackground = true, Name = "bench-blocking-wait" };
+        blocker.Start();
+        split.DataPath(); // the writer ("the device") on the last CPU
 
         // WaitAsync: a consumer loop on the thread pool; it says when its wait is pending, stamps on wake-up.
         using var armed = new SemaphoreSlim(0);
@@ -105,6 +125,18 @@ public static partial class DmaFigures
                 wait.Add(Volatile.Read(ref woke) - t0);
         }
         consumer.GetAwaiter().GetResult();
+
+        for (int i = -warm; i < n; i++)
+        {
+            blockArmed.Wait();
+            usleep(20); // let the waiter block in poll() again
+            long t0 = BusHost.MonotonicNs();
+            backend.Fire(2);
+            blockWoken.Wait();
+            if (i >= 0)
+                blocking.Add(Volatile.Read(ref blockWoke) - t0);
+        }
+        blocker.Join();
 
         // OnInterrupt: the callback runs on the event thread itself.
         using var fired = new SemaphoreSlim(0);

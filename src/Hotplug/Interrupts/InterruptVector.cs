@@ -6,12 +6,13 @@ namespace Hotplug.Interrupts;
 
 /// <summary>
 /// One interrupt source of a device (an MSI-X / MSI vector, INTx, or a uio node). Consume it in exactly one
-/// way: <see cref="WaitAsync"/>, <see cref="OnInterrupt"/> (on the event thread), or <see cref="TakeEventFd"/>
+/// way: <see cref="WaitAsync"/>, <see cref="Wait"/> (blocking, for a data-path thread), <see cref="OnInterrupt"/>
+/// (on the event thread), or <see cref="TakeEventFd"/>
 /// (your own poll loop); choosing a second way throws <see cref="InvalidOperationException"/>. When the device
 /// goes or the interrupts are disabled, every pending and later wait ends at once with
 /// <see cref="InterruptWaitStatus.DeviceRemoved"/> / <see cref="InterruptWaitStatus.Disabled"/>.
 /// </summary>
-public sealed class InterruptVector
+public sealed partial class InterruptVector
 {
     private readonly InterruptSet _owner;
     private readonly InterruptSource _source;
@@ -35,7 +36,7 @@ public sealed class InterruptVector
         _waiter = new Waiter(this);
     }
 
-    private enum Mode { None, Wait, Callback, Raw }
+    private enum Mode { None, Wait, Callback, Raw, Blocking }
 
     /// <summary>The vector's number within its kind (0 for INTx and uio).</summary>
     public int Index { get; }
@@ -165,8 +166,11 @@ public sealed class InterruptVector
             _callback = null;
             watch = _watch;
             _watch = null;
-            complete = _waiting;
-            _waiting = false;
+            complete = _waiting && _mode == Mode.Wait;
+            if (_mode == Mode.Blocking)
+                WakeBlockedWaiter();
+            else
+                _waiting = false;
             _cancel.Unregister();
             if (complete)
                 _waiter.Core.SetResult(Terminal(state));
@@ -189,6 +193,7 @@ public sealed class InterruptVector
     {
         Mode.Wait => "WaitAsync",
         Mode.Callback => "OnInterrupt",
+        Mode.Blocking => "Wait",
         _ => "TakeEventFd",
     };
 

@@ -27,6 +27,9 @@ public readonly struct InterruptWait : IEquatable<InterruptWait>
     /// <summary>A wait that ended because the interrupts were disabled.</summary>
     public static InterruptWait Disabled => new(InterruptWaitStatus.Disabled, 0);
 
+    /// <summary>A blocking wait that timed out.</summary>
+    public static InterruptWait TimedOut => new(InterruptWaitStatus.TimedOut, 0);
+
     /// <inheritdoc/>
     public bool Equals(InterruptWait other) => Status == other.Status && Count == other.Count;
 
