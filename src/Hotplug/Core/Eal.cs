@@ -224,6 +224,21 @@ public sealed class Eal : IDisposable
     /// <summary>For tests: waits until the event thread has handled what was signalled and posted before.</summary>
     internal bool FlushEventThread() => _loop.Flush(TimeSpan.FromSeconds(10));
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on the event thread after what is queued there now (serialised with the
+    /// device-event callbacks). False, and nothing queued, once the Eal is disposed.
+    /// </summary>
+    internal bool TryPost(Action work)
+    {
+        lock (_coordinator.Gate)
+        {
+            if (_disposed)
+                return false;
+            _loop.Post(work);
+            return true;
+        }
+    }
+
     /// <summary>For tests and replays: handles a uevent on the event thread exactly as if the monitor had received it.</summary>
     internal void InjectUevent(Uevent ev) => _loop.Post(() => _monitor.OnUevent(ev));
 
