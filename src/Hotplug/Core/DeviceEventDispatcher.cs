@@ -15,14 +15,16 @@ public sealed class DeviceEventDispatcher
 {
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
+    private readonly HotplugMetrics _metrics;
     private readonly Lock _lock = new();
     private Subscription[] _subscriptions = [];
     private long _callbackFailures;
     private bool _completed;
 
-    internal DeviceEventDispatcher(EventLoop loop, ILogger logger)
+    internal DeviceEventDispatcher(EventLoop loop, HotplugMetrics metrics, ILogger logger)
     {
         _loop = loop;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -99,10 +101,16 @@ public sealed class DeviceEventDispatcher
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     private void Dispatch(DeviceEvent e)
     {
+        bool first = true;
         foreach (var s in Volatile.Read(ref _subscriptions))
         {
             if (s.Callback is null || !s.Active || !s.Matches(e))
                 continue;
+            if (first)
+            {
+                first = false;
+                _metrics.CallbacksStarting(e);
+            }
             try
             {
                 s.Callback(e);
@@ -110,6 +118,7 @@ public sealed class DeviceEventDispatcher
             catch (Exception ex)
             {
                 Interlocked.Increment(ref _callbackFailures);
+                _metrics.CallbackFailed();
                 _logger.LogError(ex, "A device-event callback threw on {Event}; the other callbacks still run", e);
             }
         }
