@@ -12,7 +12,7 @@ namespace Hotplug;
 /// every change of device state is serialised by the <see cref="RemovalCoordinator"/>, the one place that
 /// decides a device's fate. Register buses on <see cref="Buses"/> (for PCI, <c>eal.Buses.AddPci(options)</c>).
 /// </summary>
-public sealed class Eal : IDisposable
+public sealed partial class Eal : IDisposable
 {
     private readonly EventLoop _loop;
     private readonly RemovalCoordinator _coordinator;
@@ -34,6 +34,7 @@ public sealed class Eal : IDisposable
         _coordinator = new RemovalCoordinator(_loop, DeviceEvents, Metrics, _logger);
         _handling = new HotplugHandling(_coordinator, _loop, _logger);
         Buses = new BusRegistry(new BusHost(_coordinator, LoggerFactory, _loop), _coordinator.Gate);
+        DeviceEvents.Bind(_coordinator.Gate, PresentDevices);
         _monitor = new DeviceEventMonitor(_coordinator, Buses, _loop, options.UeventReceiveBufferBytes, Scan, Metrics, LoggerFactory);
     }
 

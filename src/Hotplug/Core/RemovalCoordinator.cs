@@ -111,6 +111,9 @@ internal sealed class RemovalCoordinator
         _events.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs, generation));
     }
 
+    /// <summary>A device is being attached (under the gate): wakes whoever waits for one (they look once the gate is free).</summary>
+    public void AttachmentBegun() => _events.Wake();
+
     /// <summary>A new life of the device begins (attached, or found for the first time): its next REMOVE must be told.</summary>
     public void ForgetPublished(IBus bus, string name) => _lastPublished.Remove(bus.Name + "/" + name);
 
