@@ -55,7 +55,7 @@ public sealed class HotplugMetricsTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Uevent_reads_count_received_and_dropped_by_reason_and_an_overflow_counts_a_resync()
+    public void Uevent_reads_count_received_and_dropped_by_reason()
     {
         using var sim = SimulatedPciBus.Create();
         using var eal = PciEal.Create(sim.CreateOptions());
