@@ -45,6 +45,7 @@ public sealed class BusHost
     public long BeginAttachment(Device device)
     {
         _coordinator.ForgetPublished(device.Bus, device.Name);
+        _coordinator.AttachmentBegun();
         return _coordinator.NextGeneration();
     }
 

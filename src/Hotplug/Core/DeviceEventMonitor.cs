@@ -10,7 +10,7 @@ namespace Hotplug;
 /// overflow becomes a rescan once no bus is waiting for the kernel. Reference counted.
 /// </summary>
 internal sealed class DeviceEventMonitor(RemovalCoordinator coordinator, BusRegistry buses, EventLoop loop, int bufferBytes,
-    Func<BusScanResult> rescan, ILoggerFactory loggers)
+    Func<BusScanResult> rescan, HotplugMetrics metrics, ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger<DeviceEventMonitor>();
     private int _refs;
@@ -30,7 +30,7 @@ internal sealed class DeviceEventMonitor(RemovalCoordinator coordinator, BusRegi
             return;
         try
         {
-            _monitor = new UeventMonitor(loop, bufferBytes, OnUevent, OnOverflow, loggers.CreateLogger<UeventMonitor>());
+            _monitor = new UeventMonitor(loop, bufferBytes, OnUevent, OnOverflow, metrics.Received, loggers.CreateLogger<UeventMonitor>());
         }
         catch
         {
@@ -89,6 +89,7 @@ internal sealed class DeviceEventMonitor(RemovalCoordinator coordinator, BusRegi
                 return;
             }
             _logger.LogWarning("uevents were lost (ENOBUFS); rescanning to recover the missed ADD/REMOVE events");
+            metrics.Resync();
             rescan();
         }
     }

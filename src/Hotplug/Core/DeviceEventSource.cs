@@ -13,4 +13,9 @@ public enum DeviceEventSource
     VfioRequest,
     /// <summary>A bus rescan found the device added or gone.</summary>
     Scan,
+    /// <summary>
+    /// Not a signal: the device was already there when a subscription asked for the devices present
+    /// (<c>reportPresent: true</c>); its ADD carries the attachment's generation if it is attached.
+    /// </summary>
+    Present,
 }

@@ -12,7 +12,7 @@ namespace Hotplug;
 /// every change of device state is serialised by the <see cref="RemovalCoordinator"/>, the one place that
 /// decides a device's fate. Register buses on <see cref="Buses"/> (for PCI, <c>eal.Buses.AddPci(options)</c>).
 /// </summary>
-public sealed class Eal : IDisposable
+public sealed partial class Eal : IDisposable
 {
     private readonly EventLoop _loop;
     private readonly RemovalCoordinator _coordinator;
@@ -29,11 +29,13 @@ public sealed class Eal : IDisposable
         LoggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = LoggerFactory.CreateLogger<Eal>();
         _loop = new EventLoop(LoggerFactory.CreateLogger<EventLoop>());
-        DeviceEvents = new DeviceEventDispatcher(_loop, LoggerFactory.CreateLogger<DeviceEventDispatcher>());
-        _coordinator = new RemovalCoordinator(_loop, DeviceEvents, _logger);
+        Metrics = new HotplugMetrics(options.MeterFactory);
+        DeviceEvents = new DeviceEventDispatcher(_loop, Metrics, LoggerFactory.CreateLogger<DeviceEventDispatcher>());
+        _coordinator = new RemovalCoordinator(_loop, DeviceEvents, Metrics, _logger);
         _handling = new HotplugHandling(_coordinator, _loop, _logger);
         Buses = new BusRegistry(new BusHost(_coordinator, LoggerFactory, _loop), _coordinator.Gate);
-        _monitor = new DeviceEventMonitor(_coordinator, Buses, _loop, options.UeventReceiveBufferBytes, Scan, LoggerFactory);
+        DeviceEvents.Bind(_coordinator.Gate, PresentDevices);
+        _monitor = new DeviceEventMonitor(_coordinator, Buses, _loop, options.UeventReceiveBufferBytes, Scan, Metrics, LoggerFactory);
     }
 
     /// <summary>
@@ -43,6 +45,9 @@ public sealed class Eal : IDisposable
     /// <exception cref="DllNotFoundException">The shim is not next to the application or in its runtimes folder.</exception>
     /// <exception cref="InvalidOperationException">The shim has another ABI version than this assembly.</exception>
     public static string ShimVersion => NativeShim.CheckedVersion();
+
+    /// <summary>This Eal's instruments of the <see cref="HotplugMeter.Name"/> meter.</summary>
+    internal HotplugMetrics Metrics { get; }
 
     /// <summary>The logger factory everything logs through.</summary>
     public ILoggerFactory LoggerFactory { get; }
@@ -277,5 +282,6 @@ public sealed class Eal : IDisposable
         _loop.Flush(TimeSpan.FromSeconds(10)); // deferred releases (vfio) run before the thread stops
         _loop.Dispose();
         DeviceEvents.Complete();
+        Metrics.Dispose();
     }
 }

@@ -16,14 +16,16 @@ internal sealed class RemovalCoordinator
     private readonly ILogger _logger;
     private readonly EventLoop _loop;
     private readonly DeviceEventDispatcher _events;
+    private readonly HotplugMetrics _metrics;
     private readonly Dictionary<string, DeviceEventType> _lastPublished = [];
     private readonly List<Action> _afterCallbacks = [];
     private long _generation;
 
-    public RemovalCoordinator(EventLoop loop, DeviceEventDispatcher events, ILogger logger)
+    public RemovalCoordinator(EventLoop loop, DeviceEventDispatcher events, HotplugMetrics metrics, ILogger logger)
     {
         _loop = loop;
         _events = events;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -46,6 +48,7 @@ internal sealed class RemovalCoordinator
     public void OnFault(NativeShim.hp_fault f)
     {
         long now = BusHost.MonotonicNs();
+        _metrics.FaultRecovered(); // the shim remapped the page and the thread went on, whoever owned it
         Device? owner = null;
         lock (Gate)
         {
@@ -102,9 +105,14 @@ internal sealed class RemovalCoordinator
         if (_lastPublished.TryGetValue(key, out var last) && last == type)
             return;
         _lastPublished[key] = type;
+        if (type == DeviceEventType.Remove)
+            _metrics.Removal(source); // one per removal: the repeats from the other sources stop above
         RemovalPathLog.DeviceEvent(_logger, type, bus.Name, name, source);
         _events.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs, generation));
     }
+
+    /// <summary>A device is being attached (under the gate): wakes whoever waits for one (they look once the gate is free).</summary>
+    public void AttachmentBegun() => _events.Wake();
 
     /// <summary>A new life of the device begins (attached, or found for the first time): its next REMOVE must be told.</summary>
     public void ForgetPublished(IBus bus, string name) => _lastPublished.Remove(bus.Name + "/" + name);

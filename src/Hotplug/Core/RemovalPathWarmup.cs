@@ -54,6 +54,7 @@ internal static class RemovalPathWarmup
         Prepare(typeof(FaultChannel), nameof(FaultChannel.Drain), nameof(FaultChannel.OnReadable));
         Prepare(typeof(DeviceEventDispatcher), nameof(DeviceEventDispatcher.Publish), "Dispatch");
         Prepare(typeof(DeviceEventDispatcher.PendingDispatch), ConstructorInfo.ConstructorName, nameof(DeviceEventDispatcher.PendingDispatch.Run));
+        Prepare(typeof(HotplugMetrics), nameof(HotplugMetrics.Removal), nameof(HotplugMetrics.FaultRecovered), nameof(HotplugMetrics.CallbacksStarting));
         Prepare(typeof(EventLoop), "Remove", "RunPosted", "Wake");
         Prepare(typeof(RemovalPathLog), nameof(RemovalPathLog.DeviceEvent), nameof(RemovalPathLog.StaleFault));
         foreach (var bus in buses)

@@ -7,7 +7,7 @@ namespace Hotplug.Uevents;
 /// <summary>
 /// The uevent source of the event loop: reads every pending kernel uevent per wake-up, hands each to
 /// <c>onUevent</c>, and calls <c>onOverflow</c> when the kernel dropped some (ENOBUFS) so the caller can
-/// rescan. It keeps running through malformed messages and overflows.
+/// rescan, and reports each read's counters to <c>onCounts</c>. It keeps running through malformed messages and overflows.
 /// </summary>
 internal sealed class UeventMonitor : IDisposable
 {
@@ -15,12 +15,14 @@ internal sealed class UeventMonitor : IDisposable
     private readonly IDisposable _watch;
     private readonly Action<Uevent> _onUevent;
     private readonly Action _onOverflow;
+    private readonly Action<UeventStats> _onCounts;
     private readonly ILogger _logger;
 
-    public UeventMonitor(EventLoop loop, int bufferBytes, Action<Uevent> onUevent, Action onOverflow, ILogger logger)
+    public UeventMonitor(EventLoop loop, int bufferBytes, Action<Uevent> onUevent, Action onOverflow, Action<UeventStats> onCounts, ILogger logger)
     {
         _onUevent = onUevent;
         _onOverflow = onOverflow;
+        _onCounts = onCounts;
         _logger = logger;
         _socket = UeventSocket.Open(bufferBytes, logger);
         _logger.LogInformation("uevent monitor started: receive buffer {Bytes} bytes ({Option})", _socket.ReceiveBufferBytes, _socket.ReceiveBufferOption);
@@ -50,6 +52,7 @@ internal sealed class UeventMonitor : IDisposable
                 _logger.LogError(e, "Handling uevent {Uevent} failed", ev);
             }
         });
+        _onCounts(result.Counts);
         if (result.Overflowed)
             _onOverflow();
     }

@@ -42,6 +42,7 @@ public class UeventMonitorTests(ITestOutputHelper output)
         using var rig = new SimulatedRig(output);
         var other = rig.Sim.AddDevice("0000:04:00.0", 0x8086, 0x10d3, [1UL << 16], kernelDriver: null);
         using var eal = PciEal.Create(rig.Sim.CreateOptions(), new EalOptions { UeventReceiveBufferBytes = 1 }, loggers);
+        using var metrics = new MetricRecorder(eal.Metrics.Meter);
         var removed = new SemaphoreSlim(0);
         DeviceEvent? got = null;
         eal.DeviceEvents.Register("0000:04:00.0", e => { got = e; removed.Release(); });
@@ -61,5 +62,7 @@ public class UeventMonitorTests(ITestOutputHelper output)
         Assert.NotNull(got);
         Assert.Equal(DeviceEventType.Remove, got!.Type);
         Assert.Equal(DeviceEventSource.Scan, got.Source);
+        Assert.True(metrics.Sum(HotplugMeter.Resyncs) >= 1, "no resync counted");
+        Assert.Equal(1, metrics.Sum(HotplugMeter.Removals, "source", "scan"));
     }
 }
