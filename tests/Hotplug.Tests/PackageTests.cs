@@ -59,6 +59,16 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
                 s.ReadExactly(magic);
                 Assert.Equal(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, magic);
             }
+            // The linux-arm64 shim, cross-built with aarch64-linux-gnu-gcc: an ELF for EM_AARCH64 (183).
+            var arm64 = zip.GetEntry("runtimes/linux-arm64/native/libhotplug_shim.so");
+            Assert.True(arm64 is not null, "the package has no runtimes/linux-arm64/native/libhotplug_shim.so:\n" + string.Join("\n", entries));
+            using (var s = arm64.Open())
+            {
+                var header = new byte[20];
+                s.ReadExactly(header);
+                Assert.Equal(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, header[..4]);
+                Assert.Equal(183, BitConverter.ToUInt16(header, 18));
+            }
             Assert.Contains("lib/net10.0/Hotplug.dll", entries);
         }
 
