@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Hotplug's one entry point. Needs the .NET SDK and gcc; installs what else it needs (as root, with apt).
+# Hotplug's one entry point. Needs the .NET SDK and gcc; installs what else it needs (as root, with apt): for
+# unit/test/build, gcc-aarch64-linux-gnu and qemu-user (the linux-arm64 shim and its test under emulation).
 #   ./build.sh test      build everything and run every test: host tests, then the QEMU guest tier
 #   ./build.sh unit      host tests only (no VM)
 #   ./build.sh vm        the QEMU guest tier only
@@ -24,6 +25,14 @@ apt_install() {
 }
 
 command -v gcc >/dev/null || apt_install gcc libc6-dev
+# The linux-arm64 shim the package carries (cross-built by src/Hotplug's build; `dotnet pack` fails without
+# it) and its C test run under qemu-user (tests/Hotplug.Tests/Native/ShimCTests.cs).
+case $verb in
+  unit|test|build)
+    if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+      apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+    fi ;;
+esac
 command -v dotnet >/dev/null || { echo "build.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 

@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 namespace Hotplug.Tests;
 
 /// <summary>
-/// <c>dotnet pack</c> of the library gives a package with the native shim, and a throw-away app restored from a
+/// <c>dotnet pack</c> of the library gives a package with the native shim (linux-x64 and linux-arm64), its
+/// metadata (license, readme, tags) and a symbols package, and a throw-away app restored from a
 /// local folder feed can call into the shim. The package gets a unique version and is restored into a private
 /// packages folder, so nothing stale in ~/.nuget/packages can stand in for it.
 /// </summary>
@@ -59,8 +60,34 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
                 s.ReadExactly(magic);
                 Assert.Equal(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, magic);
             }
+            // The linux-arm64 shim, cross-built with aarch64-linux-gnu-gcc: an ELF for EM_AARCH64 (183).
+            var arm64 = zip.GetEntry("runtimes/linux-arm64/native/libhotplug_shim.so");
+            Assert.True(arm64 is not null, "the package has no runtimes/linux-arm64/native/libhotplug_shim.so:\n" + string.Join("\n", entries));
+            using (var s = arm64.Open())
+            {
+                var header = new byte[20];
+                s.ReadExactly(header);
+                Assert.Equal(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, header[..4]);
+                Assert.Equal(183, BitConverter.ToUInt16(header, 18));
+            }
             Assert.Contains("lib/net10.0/Hotplug.dll", entries);
+            Assert.Contains("README.md", entries);
+            Assert.Contains("LICENSE", entries);
+
+            // The metadata every packable project carries (src/Directory.Build.props and the csproj).
+            using var nuspec = new StreamReader(zip.GetEntry("Hotplug.nuspec")!.Open());
+            string spec = nuspec.ReadToEnd();
+            Assert.Contains("<license type=\"expression\">MIT</license>", spec, StringComparison.Ordinal);
+            Assert.Contains("<readme>README.md</readme>", spec, StringComparison.Ordinal);
+            Assert.Contains("<tags>linux pci hotplug", spec, StringComparison.Ordinal);
+            Assert.Contains("<description>Surprise-removal handling", spec, StringComparison.Ordinal);
         }
+
+        // The symbols package, with the portable PDB (sources embedded).
+        string snupkg = Path.Combine(feed, $"Hotplug.{version}.snupkg");
+        Assert.True(File.Exists(snupkg), $"{snupkg} not produced\n{_log}");
+        using (var zip = ZipFile.OpenRead(snupkg))
+            Assert.Contains("lib/net10.0/Hotplug.pdb", zip.Entries.Select(e => e.FullName));
 
         // 2. A throw-away app that references the package from the local feed and calls into the shim.
         string app = Path.Combine(_work, "app");
@@ -110,6 +137,9 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         foreach (string f in Directory.GetFiles(from))
             File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
         CopyTree(Path.Combine(from, "native"), Path.Combine(to, "native"));
+        Directory.CreateDirectory(Path.Combine(to, "src"));
+        foreach (string f in Directory.GetFiles(Path.Combine(from, "src"))) // src/Directory.Build.props: package metadata
+            File.Copy(f, Path.Combine(to, "src", Path.GetFileName(f)));
         CopyTree(Path.Combine(from, "src", "Hotplug"), Path.Combine(to, "src", "Hotplug"));
         return to;
     }

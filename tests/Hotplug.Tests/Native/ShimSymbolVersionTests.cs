@@ -12,20 +12,29 @@ public class ShimSymbolVersionTests
     /// <summary>The library the tests load: the build copies artifacts/native/libhotplug_shim.so next to the tests.</summary>
     private static string ShimPath => Path.Combine(AppContext.BaseDirectory, "libhotplug_shim.so");
 
+    /// <summary>The linux-arm64 library the package carries (cross-built with aarch64-linux-gnu-gcc).</summary>
+    private static string Arm64ShimPath => Path.Combine(RepoPaths.Root, "artifacts", "native", "linux-arm64", "libhotplug_shim.so");
+
     [Fact]
-    public void The_built_shim_needs_no_glibc_version_newer_than_2_17()
+    public void The_built_shim_needs_no_glibc_version_newer_than_2_17() => CheckGlibcFloor(ShimPath);
+
+    /// <summary>2.17 is exactly aarch64's first glibc: the arm64 build must not need anything newer either.</summary>
+    [Fact]
+    public void The_arm64_shim_needs_no_glibc_version_newer_than_2_17() => CheckGlibcFloor(Arm64ShimPath);
+
+    private static void CheckGlibcFloor(string shimPath)
     {
-        Assert.True(File.Exists(ShimPath), $"{ShimPath} was not built");
-        var needs = ElfVersionNeeds.Read(ShimPath);
+        Assert.True(File.Exists(shimPath), $"{shimPath} was not built");
+        var needs = ElfVersionNeeds.Read(shimPath);
         var glibc = needs.Where(n => n.Version.StartsWith("GLIBC_", StringComparison.Ordinal)).ToList();
 
         // Not vacuous: the reader found the shim's libc imports and which symbols use them.
-        Assert.True(glibc.Count > 0, $"no GLIBC_ version needs read from {ShimPath}: [{Describe(needs)}]");
+        Assert.True(glibc.Count > 0, $"no GLIBC_ version needs read from {shimPath}: [{Describe(needs)}]");
         Assert.Contains(glibc, n => n.Symbols.Contains("mmap"));
 
         var tooNew = glibc.Where(n => ParseGlibc(n.Version) is not { } v || v > Newest).ToList();
         Assert.True(tooNew.Count == 0,
-            $"{ShimPath} needs glibc versions newer than GLIBC_{Newest}: [{Describe(tooNew)}]; all needs: [{Describe(needs)}]");
+            $"{shimPath} needs glibc versions newer than GLIBC_{Newest}: [{Describe(tooNew)}]; all needs: [{Describe(needs)}]");
     }
 
     [Theory]
