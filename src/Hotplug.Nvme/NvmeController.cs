@@ -285,6 +285,8 @@ public sealed class NvmeController : IDisposable
             lock (_admin.Gate)
             {
                 cid = _admin.TryTakeCid();
+                if (cid < 0)
+                    throw new NvmeException($"{Device.Name}: {what}: no admin command slot left (earlier admin commands never completed).");
                 if (!_admin.Submit(cid, ref command, isAsync: true, 0))
                     throw new NvmeException($"{Device.Name}: {what}: the controller is gone.", Failure);
             }

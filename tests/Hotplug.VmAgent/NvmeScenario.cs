@@ -65,7 +65,7 @@ internal static class NvmeScenario
 
         int running = 0;
         var stopped = new double[2];
-        var loop = Task.Run(() => RunBoth(workers, async w =>
+        var loop = Task.Factory.StartNew(() => RunBoth(workers, async w =>
         {
             await w.RunUntilRemovedAsync(qps[w.Index], TimeSpan.FromSeconds(120), _ =>
             {
@@ -83,7 +83,7 @@ internal static class NvmeScenario
                 x.WriteString("failure", w.Failure ?? "");
             });
             qps[w.Index].Dispose();
-        }));
+        }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default); // its own thread: the pool stays free for the async worker
         if (!WaitFor(events, DeviceEventType.Remove, TimeSpan.FromSeconds(150), out var removed))
             return Fail("no REMOVE");
         double removeMs = Report.NowMs();
