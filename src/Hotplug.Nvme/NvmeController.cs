@@ -13,7 +13,7 @@ namespace Hotplug.Nvme;
 /// outstanding command completes at once with <see cref="NvmeStatus.ControllerRemoved"/> and new ones fail the same
 /// way. Re-attach: a new controller on the re-added device with the same <see cref="DmaAllocator"/>.
 /// </summary>
-public sealed class NvmeController : IDisposable
+public sealed partial class NvmeController : IDisposable
 {
     private const int AdminDepth = 32;
     private readonly Lock _adminLock = new();
@@ -305,99 +305,4 @@ public sealed class NvmeController : IDisposable
             }
         }
     }
-
-    /// <summary>
-    /// The device is gone (the app forwards REMOVE here; <see cref="NvmeDriver.Remove"/> does too): every
-    /// outstanding command of every queue pair completes at once with <see cref="NvmeStatus.ControllerRemoved"/>,
-    /// and every later submission fails the same way. Idempotent; safe from any thread.
-    /// </summary>
-    public void OnRemoved()
-    {
-        MarkFailed(NvmeStatus.ControllerRemoved);
-        NvmeQueue[] queues;
-        lock (_queuesLock)
-            queues = [.. _queues, _admin];
-        foreach (var q in queues)
-            lock (q.Gate)
-                q.FailAll(Failure);
-    }
-
-    /// <summary>Records the failure; each queue completes its own outstanding commands on its next poll.</summary>
-    internal void MarkFailed(NvmeStatus status) => Interlocked.CompareExchange(ref _failure, status.Code, 0);
-
-    /// <summary>A poll saw nothing for a while: is the controller still there (CSTS not all-ones, not fatal, BAR not dead)?</summary>
-    internal void CheckAlive()
-    {
-        try
-        {
-            if (Bar.IsRemapped)
-            {
-                MarkFailed(NvmeStatus.ControllerRemoved);
-                return;
-            }
-            uint csts = Bar.Read32(Csts);
-            if (csts == AllOnes)
-                MarkFailed(NvmeStatus.ControllerRemoved);
-            else if ((csts & CstsFatal) != 0)
-                MarkFailed(NvmeStatus.ControllerFailed);
-        }
-        catch (ObjectDisposedException)
-        {
-            MarkFailed(NvmeStatus.ControllerRemoved);
-        }
-    }
-
-    /// <summary>
-    /// Normal shutdown (CC.SHN=01), waiting up to <paramref name="timeout"/> for CSTS.SHST=10b; from here on nothing
-    /// new is sent (submissions fail with <see cref="NvmeStatus.ControllerRemoved"/>). Commands still outstanding
-    /// complete as the controller reports them, or with ControllerRemoved once it is gone. True if the controller
-    /// said the shutdown was complete.
-    /// </summary>
-    public bool Shutdown(TimeSpan timeout)
-    {
-        _closed = true;
-        var sw = Stopwatch.StartNew();
-        bool done = false;
-        try
-        {
-            uint csts = Bar.Read32(Csts);
-            if (csts == AllOnes || Bar.IsRemapped)
-            {
-                OnRemoved();
-                return false;
-            }
-            uint cc = Bar.Read32(Cc);
-            Bar.Write32(Cc, (cc & ~CcShnMask) | CcShnNormal);
-            while (!(done = (Bar.Read32(Csts) & CstsShstMask) == CstsShstComplete) && sw.Elapsed < timeout)
-                Thread.SpinWait(50);
-        }
-        catch (ObjectDisposedException)
-        {
-            OnRemoved();
-        }
-        LastShutdown = (sw.Elapsed, done);
-        return done;
-    }
-
-    /// <summary>Deletes nothing on the device (it may be gone); gives the admin queue's memory back. Queue pairs are disposed by their owners.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        _closed = true;
-        lock (_adminLock)
-            lock (_admin.Gate)
-            {
-                _admin.FailAll(NvmeStatus.ControllerRemoved);
-                _admin.Dispose();
-            }
-    }
 }
-
-/// <summary>How long each step of <see cref="NvmeController.Attach"/> took.</summary>
-/// <param name="Reset">CC.EN=0 until CSTS.RDY=0.</param>
-/// <param name="Enable">Admin queues set, CC.EN=1 until CSTS.RDY=1.</param>
-/// <param name="Identify">IDENTIFY controller.</param>
-/// <param name="Total">The whole attach (with Set Features).</param>
-public readonly record struct NvmeAttachTimings(TimeSpan Reset, TimeSpan Enable, TimeSpan Identify, TimeSpan Total);

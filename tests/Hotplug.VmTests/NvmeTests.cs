@@ -16,8 +16,11 @@ public sealed class NvmeTests(VmFixture fixture, ITestOutputHelper output) : VmT
 {
     /// <summary>The controller behind rp2.</summary>
     public const string Bdf = "0000:02:00.0";
-    /// <summary>The most device_del → DEVICE_DELETED may take.</summary>
-    public const double DeletedWithinMs = 2000;
+    /// <summary>
+    /// The most device_del → DEVICE_DELETED may take. Measured 165 ms on a quiet host; 2.3 s once when the shared
+    /// 2-core host was saturated (the whole guest ran ~25 times slower: a 64 KiB command took 24 ms instead of 1).
+    /// </summary>
+    public const double DeletedWithinMs = 5000;
 
     private static readonly Dictionary<string, string> Controller = new()
     {
