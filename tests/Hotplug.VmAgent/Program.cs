@@ -17,6 +17,7 @@ using Hotplug.VmAgent;
 //   fork BDF MODE CHILD_MS WAIT_MS
 //                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
 //   dma BDF CYCLES irq|intx|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
+//   nvme BDF          the NVMe driver: identify, bad input, verified I/O from 2 queue pairs, device_del under I/O, re-attach (NvmeScenario)
 try
 {
     string command = args.Length > 0 ? args[0] : "hello";
@@ -30,6 +31,7 @@ try
         "slow-probe" when args.Length == 5 => SlowProbeScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]),
         "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
         "dma" when args.Length == 4 => DmaScenario.Run(args[1], int.Parse(args[2]), args[3]),
+        "nvme" when args.Length == 2 => NvmeScenario.Run(args[1]),
         _ => Usage(),
     };
     Report.Emit("exit", w => w.WriteNumber("rc", rc));
@@ -43,7 +45,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF");
     return 2;
 }
 

@@ -21,7 +21,6 @@ namespace Hotplug.VmTests;
 [Trait("Category", "Vm")]
 public sealed class RemovalDuringAttachTests(VmFixture fixture, ITestOutputHelper output) : VmTest(fixture, output)
 {
-    private const string Dev = QemuGuest.EduSysfs;
     private const string Bdf = QemuGuest.EduBdf;
     /// <summary>How long the driver's Probe sleeps.</summary>
     public const int ProbeMs = 1500;
@@ -154,10 +153,13 @@ public sealed class RemovalDuringAttachTests(VmFixture fixture, ITestOutputHelpe
     }
 
     /// <summary>Binds edu to <paramref name="kernelDriver"/> (driver_override + drivers_probe, retried: the first probe after a hot-add can fail).</summary>
-    internal static Task BindAsync(QemuGuest guest, string kernelDriver) =>
-        guest.RunOkAsync($"for i in $(seq 1 200); do [ -e {Dev}/driver_override ] && break; sleep 0.05; done; " +
-                         $"echo {kernelDriver} > {Dev}/driver_override && for i in $(seq 1 100); do echo {Bdf} > /sys/bus/pci/drivers_probe 2>/dev/null; " +
-                         $"[ -e {Dev}/driver ] && break; sleep 0.05; done; readlink {Dev}/driver");
+    internal static Task BindAsync(QemuGuest guest, string kernelDriver, string bdf = Bdf)
+    {
+        string dev = "/sys/bus/pci/devices/" + bdf;
+        return guest.RunOkAsync($"for i in $(seq 1 200); do [ -e {dev}/driver_override ] && break; sleep 0.05; done; " +
+                                $"echo {kernelDriver} > {dev}/driver_override && for i in $(seq 1 100); do echo {bdf} > /sys/bus/pci/drivers_probe 2>/dev/null; " +
+                                $"[ -e {dev}/driver ] && break; sleep 0.05; done; readlink {dev}/driver");
+    }
 
     /// <summary>QMP device_add of edu (after its DEVICE_DELETED), then binds it to <paramref name="kernelDriver"/>.</summary>
     internal static async Task PlugAgainAsync(QemuGuest guest, string kernelDriver)

@@ -43,6 +43,9 @@ public sealed unsafe class DmaBuffer : IDisposable
     /// <exception cref="ObjectDisposedException">The buffer or its allocator is disposed.</exception>
     public Span<byte> Span => AsSpan();
 
+    /// <summary>The allocator this buffer comes from (a driver checks that its device can reach it).</summary>
+    public DmaAllocator Allocator => _allocator;
+
     /// <summary>True once given back (a pool buffer becomes live again when rented again).</summary>
     public bool IsDisposed => Volatile.Read(ref _released) != 0 || _allocator.IsDisposed;
 
