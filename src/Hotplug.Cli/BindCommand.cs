@@ -61,7 +61,7 @@ internal static class BindCommand
             }
             catch (PciDriverControlException e)
             {
-                error.WriteLine($"error: {e.Message}{(e.Message.Contains("is up", StringComparison.Ordinal) ? " (--force)" : "")}");
+                error.WriteLine($"error: {e.Message}{(e.InterfaceUp ? " (--force)" : "")}");
                 failed++;
             }
         }

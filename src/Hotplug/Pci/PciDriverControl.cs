@@ -150,7 +150,10 @@ public sealed class PciDriverControl
         var up = status.Interfaces.Where(i => i.IsUp).Select(i => i.Name).ToList();
         if (up.Count > 0 && !force)
             throw new PciDriverControlException(
-                $"{status.Info.Address}: network interface {string.Join(", ", up)} is up; not going to {what} (bring it down, or force)");
+                $"{status.Info.Address}: network interface {string.Join(", ", up)} is up; not going to {what} (bring it down, or force)")
+            {
+                InterfaceUp = true,
+            };
     }
 
     private static void Write(string path, string text, PciAddress address)
@@ -259,4 +262,8 @@ public sealed record PciNetInterface(string Name, string? OperState, bool IsUp);
 public sealed record PciDriverStatus(PciDeviceInfo Info, PciDriverGroup Group, IReadOnlyList<string> Unused, IReadOnlyList<PciNetInterface> Interfaces);
 
 /// <summary>A bind, unbind or lookup of <see cref="PciDriverControl"/> failed; the message says why, for a person.</summary>
-public sealed class PciDriverControlException(string message, Exception? inner = null) : HotplugException(message, inner);
+public sealed class PciDriverControlException(string message, Exception? inner = null) : HotplugException(message, inner)
+{
+    /// <summary>True when it was refused because a network interface of the function is up: forcing would do it.</summary>
+    public bool InterfaceUp { get; init; }
+}
