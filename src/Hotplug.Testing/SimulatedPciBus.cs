@@ -111,6 +111,20 @@ public sealed class SimulatedPciBus : IDisposable
         return d;
     }
 
+    /// <summary>The fake <c>/sys/bus/pci/drivers</c>: one directory per loaded driver.</summary>
+    public string DriversRoot => Path.Combine(Root, "sys", "bus", "pci", "drivers");
+
+    /// <summary>
+    /// "Loads" kernel drivers: creates <c>sys/bus/pci/drivers/NAME</c> for each, so the <c>driver</c> links of
+    /// functions bound to them resolve (writes to <c>driver/unbind</c> land in the tree) and tools that check
+    /// whether a driver is loaded find it.
+    /// </summary>
+    public void LoadDrivers(params string[] names)
+    {
+        foreach (string n in names)
+            Directory.CreateDirectory(Path.Combine(DriversRoot, n));
+    }
+
     internal void Forget(SimulatedPciDevice d) => _devices.Remove(d);
 
     private int _uioHint;

@@ -129,6 +129,36 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
                 throw new IOException($"mkfifo {_uioNode} failed (errno {errno})");
     }
 
+    /// <summary>
+    /// Unbinds the function from its kernel driver, as the kernel does after a write to <c>driver/unbind</c>:
+    /// the <c>driver</c> link goes, and for uio drivers the <c>uio</c> entry and the device node (which hangs up).
+    /// Nothing happens when it is not bound.
+    /// </summary>
+    public void UnbindKernelDriver()
+    {
+        if (KernelDriver is null)
+            return;
+        KernelDriver = null;
+        File.Delete(Path.Combine(_dir, "driver"));
+        HangUpUio();
+        _uioNode = null;
+        if (Directory.Exists(Path.Combine(_dir, "uio")))
+            Directory.Delete(Path.Combine(_dir, "uio"), recursive: true);
+    }
+
+    /// <summary>
+    /// Gives the function a network interface, as a kernel network driver does: <c>net/NAME/operstate</c>
+    /// (<c>up</c> or <c>down</c>) and <c>net/NAME/flags</c> (IFF_UP, 0x1, set when <paramref name="up"/>).
+    /// Called again with the same name, it changes the state.
+    /// </summary>
+    public void SetNetInterface(string name, bool up)
+    {
+        string dir = Path.Combine(_dir, "net", name);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "operstate"), up ? "up\n" : "down\n");
+        File.WriteAllText(Path.Combine(dir, "flags"), up ? "0x1003\n" : "0x1002\n");
+    }
+
     /// <summary>The BAR sizes it was made with.</summary>
     public IReadOnlyList<ulong> BarSizes { get; }
 

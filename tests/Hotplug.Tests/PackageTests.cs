@@ -9,7 +9,8 @@ namespace Hotplug.Tests;
 /// <c>dotnet pack</c> of the library gives a package with the native shim (linux-x64 and linux-arm64), its
 /// metadata (license, readme, tags) and a symbols package, and a throw-away app restored from a
 /// local folder feed can call into the shim. The package gets a unique version and is restored into a private
-/// packages folder, so nothing stale in ~/.nuget/packages can stand in for it.
+/// packages folder, so nothing stale in ~/.nuget/packages can stand in for it. The same for the CLI as a
+/// .NET tool: packed, installed with <c>dotnet tool install --tool-path</c> from the feed, and run.
 /// </summary>
 public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 {
@@ -43,7 +44,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         string packages = Path.Combine(_work, "packages");
 
         // 1. Pack a copy of the library's sources, so the test never touches the working tree's bin/obj.
-        string repo = CopyLibrarySources(Path.Combine(_work, "repo"));
+        string repo = CopySources(Path.Combine(_work, "repo"), "Hotplug");
         Run(repo, "dotnet", "pack", "src/Hotplug", "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false");
 
         string nupkg = Path.Combine(feed, $"Hotplug.{version}.nupkg");
@@ -129,8 +130,52 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         _passed = true;
     }
 
-    /// <summary>Copies what building the library needs (top-level files, native/, src/Hotplug/ without bin and obj).</summary>
-    private static string CopyLibrarySources(string to)
+    [Fact]
+    public void Packed_cli_installs_as_a_dotnet_tool_and_lists_the_sample_tree()
+    {
+        string version = "0.0.0-test" + Guid.NewGuid().ToString("N")[..12];
+        string feed = Path.Combine(_work, "feed");
+        string tools = Path.Combine(_work, "tools");
+
+        // 1. Pack a copy of the CLI and what it references (the tool package carries their build output and the shim).
+        string repo = CopySources(Path.Combine(_work, "repo"), "Hotplug", "Hotplug.Testing", "Hotplug.Cli");
+        Run(repo, "dotnet", "pack", "src/Hotplug.Cli", "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false");
+        string nupkg = Path.Combine(feed, $"Hotplug.Cli.{version}.nupkg");
+        Assert.True(File.Exists(nupkg), $"{nupkg} not produced; feed has [{string.Join(", ", Directory.GetFiles(feed))}]\n{_log}");
+        using (var zip = ZipFile.OpenRead(nupkg))
+        {
+            var entries = zip.Entries.Select(e => e.FullName).ToList();
+            Assert.True(entries.Any(e => e.EndsWith("/DotnetToolSettings.xml", StringComparison.Ordinal)), "not a tool package:\n" + string.Join("\n", entries));
+            Assert.True(entries.Any(e => e.EndsWith("/libhotplug_shim.so", StringComparison.Ordinal)), "the tool has no shim:\n" + string.Join("\n", entries));
+        }
+
+        // 2. Install it from the feed only, into a tool path, with a private packages folder (nothing stale stands in).
+        File.WriteAllText(Path.Combine(_work, "NuGet.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="hotplug-local-feed" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        var env = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Path.Combine(_work, "packages") };
+        Run(_work, env, "dotnet", "tool", "install", "--tool-path", tools, "--configfile", Path.Combine(_work, "NuGet.config"),
+            "--add-source", feed, "Hotplug.Cli", "--version", version);
+
+        // 3. The installed command runs and reads the shipped sample tree.
+        string sample = Path.Combine(RepoPaths.Root, "docs", "sample-sysfs", "sys", "bus", "pci", "devices");
+        // The tool's apphost finds the runtime through DOTNET_ROOT: the one running this test.
+        string dotnetRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        env["DOTNET_ROOT"] = dotnetRoot;
+        string stdout = Run(_work, env, Path.Combine(tools, "hotplug"), "list", "--sysfs", sample);
+        foreach (string expected in new[] { "0000:00:03.0", "1234:11e8", "uio_pci_generic", "0000:01:00.0", "vfio-pci", "4 PCI function(s)" })
+            Assert.True(stdout.Contains(expected, StringComparison.Ordinal), $"'{expected}' missing from the tool's output:\n{_log}");
+        _passed = true;
+    }
+
+    /// <summary>Copies what building the given projects needs (top-level files, native/, src/PROJECT/ without bin and obj).</summary>
+    private static string CopySources(string to, params string[] projects)
     {
         string from = RepoPaths.Root;
         Directory.CreateDirectory(to);
@@ -140,7 +185,8 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(Path.Combine(to, "src"));
         foreach (string f in Directory.GetFiles(Path.Combine(from, "src"))) // src/Directory.Build.props: package metadata
             File.Copy(f, Path.Combine(to, "src", Path.GetFileName(f)));
-        CopyTree(Path.Combine(from, "src", "Hotplug"), Path.Combine(to, "src", "Hotplug"));
+        foreach (string project in projects)
+            CopyTree(Path.Combine(from, "src", project), Path.Combine(to, "src", project));
         return to;
     }
 
@@ -159,7 +205,9 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Runs a process to completion (or kills it after <see cref="ProcessTimeout"/>); asserts exit code 0 with all output in the message.</summary>
-    private string Run(string directory, string file, params string[] args)
+    private string Run(string directory, string file, params string[] args) => Run(directory, null, file, args);
+
+    private string Run(string directory, Dictionary<string, string>? env, string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -178,6 +226,8 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         psi.Environment["UseSharedCompilation"] = "false"; // no compiler server left running
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in env ?? [])
+            psi.Environment[key] = value;
 
         string command = $"{file} {string.Join(' ', args)} (in {directory})";
         var stdout = new StringBuilder();
