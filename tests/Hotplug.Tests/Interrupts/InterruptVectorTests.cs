@@ -7,38 +7,18 @@ using Microsoft.Extensions.Logging;
 namespace Hotplug.Tests.Interrupts;
 
 /// <summary>InterruptVector and InterruptSet on the real event loop, with eventfds the test writes.</summary>
-public sealed class InterruptVectorTests : IDisposable
+public sealed class InterruptVectorTests(ITestOutputHelper output) : InterruptSetTestBase(output)
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    private readonly ILoggerFactory _loggers;
-    private readonly EventLoop _loop;
-    private readonly TestInterruptBackend _backend = new();
-    private readonly InterruptSet _set;
-
-    public InterruptVectorTests(ITestOutputHelper output)
-    {
-        _loggers = XunitLoggerFactory.Create(output);
-        _loop = new EventLoop(_loggers.CreateLogger("loop"));
-        _set = new InterruptSet(_loop, _backend, _loggers.CreateLogger("interrupts"));
-    }
-
-    public void Dispose()
-    {
-        _set.Dispose();
-        _loop.Dispose();
-        _loggers.Dispose();
-    }
-
     [Fact]
     public async Task WaitAsync_completes_when_the_eventfd_is_written_with_the_count()
     {
-        var v = _set.Enable(InterruptKind.MsiX, 2)[1];
+        var v = Set.Enable(InterruptKind.MsiX, 2)[1];
         Assert.Equal(1, v.Index);
         Assert.Equal(InterruptKind.MsiX, v.Kind);
 
         var wait = v.WaitAsync();
         Assert.False(wait.IsCompleted);
-        _backend.Fire(1, 3);
+        Backend.Fire(1, 3);
         var r = await wait.AsTask().WaitAsync(Timeout);
         Assert.Equal(InterruptWait.Fired(3), r);
         Assert.True(r.IsFired);
@@ -47,15 +27,15 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public async Task Fires_between_waits_are_counted_and_the_next_wait_completes_at_once()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         var first = v.WaitAsync();
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.Equal(1ul, (await first.AsTask().WaitAsync(Timeout)).Count);
 
-        _backend.Fire(0, 2);
-        Assert.True(_loop.Flush(Timeout));
-        _backend.Fire(0, 5);
-        Assert.True(_loop.Flush(Timeout));
+        Backend.Fire(0, 2);
+        Assert.True(Loop.Flush(Timeout));
+        Backend.Fire(0, 5);
+        Assert.True(Loop.Flush(Timeout));
         var next = v.WaitAsync();
         Assert.True(next.IsCompletedSuccessfully);
         Assert.Equal(InterruptWait.Fired(7), await next);
@@ -64,8 +44,8 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public async Task Fires_before_the_first_wait_stay_in_the_eventfd_and_are_not_lost()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
-        _backend.Fire(0, 4);
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
+        Backend.Fire(0, 4);
         var r = await v.WaitAsync().AsTask().WaitAsync(Timeout);
         Assert.Equal(InterruptWait.Fired(4), r);
     }
@@ -73,29 +53,29 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public async Task A_second_concurrent_wait_throws()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         var pending = v.WaitAsync();
         Assert.Throws<InvalidOperationException>(() => v.WaitAsync());
-        _backend.Fire(0);
+        Backend.Fire(0);
         await pending.AsTask().WaitAsync(Timeout);
     }
 
     [Fact]
     public void The_callback_runs_on_the_event_thread_with_the_count()
     {
-        var v = _set.Enable(InterruptKind.MsiX, 1)[0];
+        var v = Set.Enable(InterruptKind.MsiX, 1)[0];
         using var got = new ManualResetEventSlim();
         bool onEventThread = false;
         ulong count = 0;
         InterruptVector? seen = null;
         using var sub = v.OnInterrupt((vector, n) =>
         {
-            onEventThread = _loop.IsEventThread;
+            onEventThread = Loop.IsEventThread;
             seen = vector;
             count = n;
             got.Set();
         });
-        _backend.Fire(0, 2);
+        Backend.Fire(0, 2);
         Assert.True(got.Wait(Timeout));
         Assert.True(onEventThread);
         Assert.Same(v, seen);
@@ -105,13 +85,13 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public void After_the_callback_is_disposed_it_is_not_called_and_another_may_be_set()
     {
-        var v = _set.Enable(InterruptKind.MsiX, 1)[0];
+        var v = Set.Enable(InterruptKind.MsiX, 1)[0];
         int calls = 0;
         var sub = v.OnInterrupt((_, _) => Interlocked.Increment(ref calls));
         Assert.Throws<InvalidOperationException>(() => v.OnInterrupt((_, _) => { }));
         sub.Dispose();
-        _backend.Fire(0);
-        Assert.True(_loop.Flush(Timeout));
+        Backend.Fire(0);
+        Assert.True(Loop.Flush(Timeout));
         Assert.Equal(0, Volatile.Read(ref calls));
 
         using var got = new ManualResetEventSlim();
@@ -124,13 +104,13 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public void The_raw_eventfd_is_a_duplicate_the_app_reads_and_nothing_else_does()
     {
-        var v = _set.Enable(InterruptKind.MsiX, 1)[0];
+        var v = Set.Enable(InterruptKind.MsiX, 1)[0];
         int fd = v.TakeEventFd();
         try
         {
             Assert.Throws<InvalidOperationException>(() => v.TakeEventFd());
-            _backend.Fire(0, 6);
-            Assert.True(_loop.Flush(Timeout));
+            Backend.Fire(0, 6);
+            Assert.True(Loop.Flush(Timeout));
             Assert.Equal(6ul, TestFds.PollAndReadEventFd(fd));
             Assert.True(TestFds.IsCloseOnExec(fd));
         }
@@ -143,7 +123,7 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public void Choosing_a_second_way_to_consume_a_vector_throws()
     {
-        var vs = _set.Enable(InterruptKind.MsiX, 3);
+        var vs = Set.Enable(InterruptKind.MsiX, 3);
         _ = vs[0].WaitAsync();
         Assert.Throws<InvalidOperationException>(() => vs[0].OnInterrupt((_, _) => { }));
         Assert.Throws<InvalidOperationException>(() => vs[0].TakeEventFd());
@@ -160,10 +140,10 @@ public sealed class InterruptVectorTests : IDisposable
     [Fact]
     public async Task DeviceGone_completes_a_pending_wait_at_once_and_every_later_wait()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         var pending = v.WaitAsync();
         var sw = Stopwatch.StartNew();
-        _set.DeviceGone();
+        Set.DeviceGone();
         var r = await pending.AsTask().WaitAsync(Timeout);
         Assert.Equal(InterruptWait.DeviceRemoved, r);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"took {sw.Elapsed}");
@@ -172,66 +152,66 @@ public sealed class InterruptVectorTests : IDisposable
         Assert.True(later.IsCompletedSuccessfully);
         Assert.Equal(InterruptWaitStatus.DeviceRemoved, (await later).Status);
         Assert.False(v.IsActive);
-        Assert.True(_set.IsGone);
-        Assert.Empty(_set.Vectors);
-        Assert.Equal(1, _backend.DisableCalls);
-        Assert.True(_backend.SourceClosed(0));
-        Assert.Throws<InvalidOperationException>(() => _set.Enable(InterruptKind.Msi, 1));
+        Assert.True(Set.IsGone);
+        Assert.Empty(Set.Vectors);
+        Assert.Equal(1, Backend.DisableCalls);
+        Assert.True(Backend.SourceClosed(0));
+        Assert.Throws<InvalidOperationException>(() => Set.Enable(InterruptKind.Msi, 1));
     }
 
     [Fact]
     public async Task DeviceGone_does_not_throw_when_the_backend_cannot_disarm_and_is_idempotent()
     {
-        _backend.DisableThrows = true;
-        var v = _set.Enable(InterruptKind.Intx, 1)[0];
+        Backend.DisableThrows = true;
+        var v = Set.Enable(InterruptKind.Intx, 1)[0];
         var pending = v.WaitAsync();
-        _set.DeviceGone();
-        _set.DeviceGone();
-        _set.Disable();
+        Set.DeviceGone();
+        Set.DeviceGone();
+        Set.Disable();
         Assert.Equal(InterruptWait.DeviceRemoved, await pending.AsTask().WaitAsync(Timeout));
-        Assert.Equal(1, _backend.DisableCalls);
+        Assert.Equal(1, Backend.DisableCalls);
         v.Acknowledge(); // a no-op now, never a throw
-        Assert.Empty(_backend.Unmasked);
+        Assert.Empty(Backend.Unmasked);
     }
 
     [Fact]
     public async Task DeviceGone_from_the_event_thread_completes_the_wait()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         var pending = v.WaitAsync();
-        _loop.Post(_set.DeviceGone);
+        Loop.Post(Set.DeviceGone);
         Assert.Equal(InterruptWait.DeviceRemoved, await pending.AsTask().WaitAsync(Timeout));
     }
 
     [Fact]
     public async Task Disable_ends_waits_with_Disabled_and_the_set_can_be_enabled_again()
     {
-        var v = _set.Enable(InterruptKind.MsiX, 2)[0];
+        var v = Set.Enable(InterruptKind.MsiX, 2)[0];
         var pending = v.WaitAsync();
-        _set.Disable();
+        Set.Disable();
         Assert.Equal(InterruptWait.Disabled, await pending.AsTask().WaitAsync(Timeout));
         Assert.Equal(InterruptWait.Disabled, await v.WaitAsync());
         Assert.Throws<InvalidOperationException>(() => v.TakeEventFd());
 
-        var again = _set.Enable(InterruptKind.Msi, 1)[0];
+        var again = Set.Enable(InterruptKind.Msi, 1)[0];
         Assert.True(again.IsActive);
         var wait = again.WaitAsync();
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.Equal(InterruptWait.Fired(1), await wait.AsTask().WaitAsync(Timeout));
     }
 
     [Fact]
     public async Task Enabling_twice_without_disabling_throws()
     {
-        _set.Enable(InterruptKind.MsiX, 1);
-        Assert.Throws<InvalidOperationException>(() => _set.Enable(InterruptKind.Msi, 1));
+        Set.Enable(InterruptKind.MsiX, 1);
+        Assert.Throws<InvalidOperationException>(() => Set.Enable(InterruptKind.Msi, 1));
         await Task.CompletedTask;
     }
 
     [Fact]
     public async Task A_cancelled_wait_throws_and_the_next_wait_works()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         using var cts = new CancellationTokenSource();
         var pending = v.WaitAsync(cts.Token);
         cts.Cancel();
@@ -242,43 +222,43 @@ public sealed class InterruptVectorTests : IDisposable
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => v.WaitAsync(cancelled.Token).AsTask());
 
         var next = v.WaitAsync(CancellationToken.None);
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.Equal(InterruptWait.Fired(1), await next.AsTask().WaitAsync(Timeout));
     }
 
     [Fact]
     public async Task A_cancellation_after_the_wait_completed_does_not_touch_the_next_wait()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         using var cts = new CancellationTokenSource();
         var first = v.WaitAsync(cts.Token);
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.True((await first.AsTask().WaitAsync(Timeout)).IsFired);
         var second = v.WaitAsync();
         cts.Cancel();
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.Equal(InterruptWait.Fired(1), await second.AsTask().WaitAsync(Timeout));
     }
 
     [Fact]
     public void Acknowledge_reaches_the_backend_with_the_vector_index()
     {
-        var vs = _set.Enable(InterruptKind.MsiX, 3);
+        var vs = Set.Enable(InterruptKind.MsiX, 3);
         vs[2].Acknowledge();
         vs[0].Acknowledge();
-        Assert.Equal([2, 0], _backend.Unmasked);
+        Assert.Equal([2, 0], Backend.Unmasked);
     }
 
     [Fact]
     public async Task Starting_a_wait_does_not_allocate_in_steady_state()
     {
-        var v = _set.Enable(InterruptKind.Msi, 1)[0];
+        var v = Set.Enable(InterruptKind.Msi, 1)[0];
         for (int i = 0; i < 50; i++) // warm up: tiering, the thread pool
             await FireAndWait(v);
         long before = GC.GetAllocatedBytesForCurrentThread();
         var w = v.WaitAsync();
         long after = GC.GetAllocatedBytesForCurrentThread();
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.True((await w.AsTask().WaitAsync(Timeout)).IsFired);
         Assert.Equal(0, after - before);
     }
@@ -286,7 +266,7 @@ public sealed class InterruptVectorTests : IDisposable
     private async Task FireAndWait(InterruptVector v)
     {
         var w = v.WaitAsync();
-        _backend.Fire(0);
+        Backend.Fire(0);
         Assert.True((await w).IsFired);
     }
 }
