@@ -28,8 +28,16 @@ public sealed class PciDevice : Device
 
     /// <summary>The mapped BAR number <paramref name="index"/>.</summary>
     /// <exception cref="InvalidOperationException">That BAR is not mapped.</exception>
-    public MappedBar Bar(int index) =>
-        Bars.FirstOrDefault(b => b.Index == index) ?? throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
+    public MappedBar Bar(int index)
+    {
+        var bars = Bars; // no allocation (no enumerator, no copy): data paths call this in their loops
+        for (int i = 0; i < bars.Count; i++)
+        {
+            if (bars[i].Index == index)
+                return bars[i];
+        }
+        throw new InvalidOperationException($"BAR{index} of {Name} is not mapped.");
+    }
 
     /// <summary>
     /// Sets up <paramref name="count"/> interrupt vectors of <paramref name="kind"/> (vfio: MSI-X, MSI or INTx through

@@ -12,7 +12,7 @@ namespace Hotplug.Pci;
 /// </summary>
 internal abstract class PciAttachment : IDisposable
 {
-    private readonly List<MappedBar> _bars = [];
+    private MappedBar[] _bars = []; // copy-on-write under _commit: readers (the data path's Bar(n)) take it without a lock or a copy
     private readonly Lock _commit = new();
     private bool _committed;
     private bool _revoked;
@@ -29,7 +29,7 @@ internal abstract class PciAttachment : IDisposable
 
     protected PciAttachContext Context { get; }
 
-    public IReadOnlyList<MappedBar> Bars { get { lock (_commit) return [.. _bars]; } }
+    public IReadOnlyList<MappedBar> Bars => Volatile.Read(ref _bars);
 
     /// <summary>True when the kernel asked for the device back (vfio's request) rather than removing it first: it still answers.</summary>
     protected bool StillAnswers { get; set; }
@@ -53,7 +53,7 @@ internal abstract class PciAttachment : IDisposable
                     var mapped = MapBar(bar, map++, cookie);
                     lock (_commit)
                     {
-                        _bars.Add(mapped);
+                        _bars = [.. _bars, mapped];
                         if (_revoked)
                             mapped.Remap(); // the device went while we were mapping it
                     }
@@ -160,10 +160,7 @@ internal abstract class PciAttachment : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     private void RemapBars()
     {
-        MappedBar[] bars;
-        lock (_commit)
-            bars = [.. _bars];
-        foreach (var bar in bars)
+        foreach (var bar in Volatile.Read(ref _bars))
             bar.Remap();
     }
 
@@ -173,8 +170,8 @@ internal abstract class PciAttachment : IDisposable
         MappedBar[] bars;
         lock (_commit)
         {
-            bars = [.. _bars];
-            _bars.Clear();
+            bars = _bars;
+            _bars = [];
         }
         foreach (var bar in bars)
         {
