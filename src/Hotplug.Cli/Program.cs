@@ -8,6 +8,7 @@ var root = new RootCommand("hotplug: list PCI devices, show and change their dri
     BindCommand.CreateBind(),
     BindCommand.CreateUnbind(),
     MonitorCommand.Create(),
+    NvmeCommand.Create(),
     DemoCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -17,7 +17,7 @@ namespace Hotplug.VmAgent;
 /// </summary>
 internal static class NvmeScenario
 {
-    public static int Run(string bdf)
+    public static int Run(string bdf, int cycles)
     {
         var driver = new NvmeDriver();
         using var session = new AgentSession(bdf, driver);
@@ -63,6 +63,26 @@ internal static class NvmeScenario
             w.WriteString("qpairs", $"{qps[0].Id},{qps[1].Id}");
         });
 
+        for (int cycle = 1; cycle <= cycles; cycle++)
+        {
+            var next = RunCycle(eal, pci, events, bdf, dma, ctrl, qps, workers, iovas, cycle, cycle == cycles);
+            if (next == null)
+                return 1;
+            ctrl = next;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// One removal: continuous verified I/O on <paramref name="qps"/> until the host pulls the controller, the
+    /// REMOVE (every outstanding command completes with ControllerRemoved), the release; then, after the host's
+    /// device_add and bind, a new controller on the same allocator at the same IOVAs and every acknowledged block
+    /// read back. Returns the new controller with fresh queue pairs in <paramref name="qps"/> (after the last cycle:
+    /// flushed, disposed and detached), or null on a failure (reported).
+    /// </summary>
+    private static NvmeController? RunCycle(Eal eal, PciBus pci, BlockingCollection<DeviceEvent> events, string bdf, DmaAllocator dma,
+        NvmeController ctrl, NvmeQueuePair[] qps, NvmeWorker[] workers, ulong[] iovas, int cycle, bool last)
+    {
         int running = 0;
         var stopped = new double[2];
         var loop = Task.Factory.StartNew(() => RunBoth(workers, async w =>
@@ -70,11 +90,12 @@ internal static class NvmeScenario
             await w.RunUntilRemovedAsync(qps[w.Index], TimeSpan.FromSeconds(120), _ =>
             {
                 if (Interlocked.Increment(ref running) == 2)
-                    Report.Emit("io-running", x => x.WriteNumber("ops", workers.Sum(y => y.Ops)));
+                    Report.Emit("io-running", x => { x.WriteNumber("cycle", cycle); x.WriteNumber("ops", workers.Sum(y => y.Ops)); });
             });
             stopped[w.Index] = Report.NowMs();
             Report.Emit("io-stopped", x =>
             {
+                x.WriteNumber("cycle", cycle);
                 x.WriteNumber("worker", w.Index);
                 x.WriteNumber("ops", w.Ops);
                 x.WriteNumber("removed", w.Removed);
@@ -91,11 +112,12 @@ internal static class NvmeScenario
         if (!loop.Wait(TimeSpan.FromSeconds(30)))
             return Fail("the I/O workers did not stop within 30 s of the REMOVE (a hang)");
         if (Failed(workers))
-            return 1;
+            return null;
         var shutdown = ctrl.LastShutdown;
         ctrl.Dispose();
         Report.Emit("detached", w =>
         {
+            w.WriteNumber("cycle", cycle);
             w.WriteBoolean("quiesced", shutdown is { Completed: true });
             w.WriteNumber("shutdown_ms", shutdown?.Elapsed.TotalMilliseconds ?? -1);
             w.WriteNumber("stop_after_remove_ms", stopped.Max() - removeMs);
@@ -107,30 +129,50 @@ internal static class NvmeScenario
         if (!WaitFor(events, DeviceEventType.Bound, TimeSpan.FromSeconds(60), out _))
             return Fail("no BOUND after the device came back");
         var sw = Stopwatch.StartNew();
-        dev = (PciDevice)eal.HotplugAdd("pci", bdf);
+        var dev = (PciDevice)eal.HotplugAdd("pci", bdf);
         if (!ReferenceEquals(pci.DmaFor(dev), dma) || !iovas.SequenceEqual(workers.SelectMany(w => w.Buffers).Select(b => b.Iova)))
             return Fail("the re-attached device got another allocator or other IOVAs");
-        using var again = NvmeController.Attach(dev, dma);
+        var again = NvmeController.Attach(dev, dma);
         double attachMs = sw.Elapsed.TotalMilliseconds;
-        using var qp = again.CreateQueuePair();
-        var results = workers.Select(w => w.VerifyAllAsync(qp).GetAwaiter().GetResult()).ToArray();
-        Report.Emit(results.Sum(r => r.Bad) == 0 ? "reattach-ok" : "reattach-bad", w =>
+        var results = new (long Blocks, long InFlight, long Bad)[workers.Length];
+        using (var qp = again.CreateQueuePair())
+            for (int i = 0; i < workers.Length; i++)
+                results[i] = workers[i].VerifyAllAsync(qp).GetAwaiter().GetResult();
+        long bad = results.Sum(r => r.Bad);
+        Report.Emit(bad == 0 ? "reattach-ok" : "reattach-bad", w =>
         {
+            w.WriteNumber("cycle", cycle);
             w.WriteNumber("attach_ms", attachMs);
             w.WriteNumber("controller_attach_ms", again.Timings.Total.TotalMilliseconds);
             w.WriteNumber("blocks_verified", results.Sum(r => r.Blocks));
             w.WriteNumber("in_flight_blocks", results.Sum(r => r.InFlight));
-            w.WriteNumber("bad_blocks", results.Sum(r => r.Bad));
+            w.WriteNumber("bad_blocks", bad);
             w.WriteString("failure", string.Join("; ", workers.Select(x => x.Failure).Where(f => f != null)));
         });
-        if (results.Sum(r => r.Bad) != 0)
-            return 1;
-        var flush = qp.FlushAsync().AsTask().GetAwaiter().GetResult();
-        Report.Emit("summary", w => w.WriteString("flush", flush.ToString()));
-        qp.Dispose();
+        if (bad != 0)
+        {
+            again.Dispose();
+            return null;
+        }
+        if (!last)
+        {
+            for (int i = 0; i < qps.Length; i++)
+                qps[i] = again.CreateQueuePair();
+            return again;
+        }
+        using (var qp = again.CreateQueuePair())
+        {
+            var flush = qp.FlushAsync().AsTask().GetAwaiter().GetResult();
+            Report.Emit("summary", w => { w.WriteNumber("cycles", cycle); w.WriteString("flush", flush.ToString()); });
+            if (!flush.IsSuccess)
+            {
+                again.Dispose();
+                return null;
+            }
+        }
         again.Dispose();
         eal.HotplugRemove("pci", bdf);
-        return flush.IsSuccess ? 0 : 1;
+        return again;
     }
 
     /// <summary>Bad requests: each throws before anything is sent.</summary>
@@ -201,9 +243,9 @@ internal static class NvmeScenario
         return false;
     }
 
-    private static int Fail(string why)
+    private static NvmeController? Fail(string why)
     {
         Report.Error(why);
-        return 1;
+        return null;
     }
 }

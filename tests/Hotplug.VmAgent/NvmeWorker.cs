@@ -189,7 +189,10 @@ internal sealed class NvmeWorker(int index, ulong first, ulong count, DmaAllocat
         return s;
     }
 
-    /// <summary>After the re-attach: every block must hold its acknowledged stamp (or the stamp of the write in flight at the removal).</summary>
+    /// <summary>
+    /// After the re-attach: every block must hold its acknowledged stamp (or the stamp of the write in flight at the
+    /// removal, which then counts as acknowledged for the next cycle).
+    /// </summary>
     public async Task<(long Blocks, long InFlight, long Bad)> VerifyAllAsync(NvmeQueuePair qp)
     {
         long blocks = 0, inFlight = 0, bad = 0;
@@ -203,8 +206,10 @@ internal sealed class NvmeWorker(int index, ulong first, ulong count, DmaAllocat
                 var block = _big[1].AsSpan().Slice((int)i * blockSize, blockSize);
                 ulong lba = first + b + i;
                 blocks++;
+                ulong pending = Pending[b + i];
+                Pending[b + i] = 0; // settled: the next cycle starts from what the medium holds
                 if (Check(block, lba, Acked[b + i])) continue;
-                if (Pending[b + i] != 0 && Check(block, lba, Pending[b + i])) { inFlight++; continue; }
+                if (pending != 0 && Check(block, lba, pending)) { Acked[b + i] = pending; inFlight++; continue; }
                 if (bad++ == 0) Failure = $"LBA {lba}: neither the acknowledged stamp {Acked[b + i]} nor the in-flight {Pending[b + i]}";
             }
         }

@@ -8,7 +8,8 @@ namespace Hotplug.VmTests;
 /// from 2 threads with their own queue pairs (async API and batch API); then continuous verified 4 KiB I/O while the
 /// host does <c>device_del</c>: every command completes (success or ControllerRemoved), the agent survives,
 /// DEVICE_DELETED arrives; <c>device_add</c> of the same controller: a new controller on the same allocator, and
-/// every block acknowledged as written before the removal reads back intact.
+/// every block acknowledged as written before the removal reads back intact. <see cref="Cycles"/> such cycles, with
+/// the same fds, locked memory and (about) mappings at every detach: nothing leaks.
 /// </summary>
 [Collection("Vm")]
 [Trait("Category", "Vm")]
@@ -22,13 +23,16 @@ public sealed class NvmeTests(VmFixture fixture, ITestOutputHelper output) : VmT
     /// </summary>
     public const double DeletedWithinMs = 5000;
 
+    /// <summary>device_del / device_add cycles under I/O (the issue asks for 5 with no leak).</summary>
+    public const int Cycles = 5;
+
     private static readonly Dictionary<string, string> Controller = new()
     {
         ["driver"] = "nvme", ["id"] = "nvme1", ["serial"] = "deadbeef", ["drive"] = "nvme0", ["bus"] = "rp2",
     };
 
     [Fact]
-    public async Task Nvme_identify_verified_io_from_two_queue_pairs_survives_device_del_and_reattaches_with_the_data_intact()
+    public async Task Nvme_identify_verified_io_from_two_queue_pairs_survives_five_device_del_add_cycles_with_the_data_intact_and_no_leak()
     {
         string image = Path.Combine(GuestImage.CacheDir, $"nvme-{Environment.ProcessId}.img");
         using (var f = File.Create(image))
@@ -50,7 +54,7 @@ public sealed class NvmeTests(VmFixture fixture, ITestOutputHelper output) : VmT
             await guest.RunOkAsync("echo 0 > /sys/bus/pci/drivers_autoprobe");
             await RemovalDuringAttachTests.BindAsync(guest, "vfio-pci", Bdf);
             int from = guest.Channel.Count;
-            await guest.RunOkAsync($"{AgentBuild.GuestPath} nvme {Bdf} > $HP_CHAN 2>&1 &");
+            await guest.RunOkAsync($"{AgentBuild.GuestPath} nvme {Bdf} {Cycles} > $HP_CHAN 2>&1 &");
 
             var id = await Expect(guest, "identify", 60, from);
             Assert.Equal("QEMU NVMe Ctrl", id.Str("model"));
@@ -63,29 +67,20 @@ public sealed class NvmeTests(VmFixture fixture, ITestOutputHelper output) : VmT
             Output.WriteLine($"verified I/O: {io.Raw}");
             Assert.Equal(32768, io.Json.GetProperty("blocks").GetInt64());
 
-            var running = await Expect(guest, "io-running", 60, from);
-            int q = guest.Qmp.Log.Count;
-            double del = JsonLineLog.NowMs();
-            await guest.Qmp.ExecuteAsync("device_del", new { id = "nvme1" });
-            var deleted = await guest.Qmp.WaitForDeviceDeletedAsync("nvme1", TimeSpan.FromSeconds(30), q);
-            double deletedMs = deleted.HostMs - del;
-            for (int i = 0; i < 2; i++)
+            JsonMessage? firstDetached = null;
+            for (int cycle = 1; cycle <= Cycles; cycle++)
             {
-                var stopped = await Expect(guest, "io-stopped", 60, from, m => m.Json.GetProperty("worker").GetInt32() == i);
-                Output.WriteLine($"worker {i}: {stopped.Raw}");
-                Assert.True(stopped.Str("failure") == "" && stopped.Json.GetProperty("outstanding").GetInt32() == 0, stopped.Raw);
+                var detached = await PullAndPlugAsync(guest, from, cycle);
+                firstDetached ??= detached;
+                // Same state (detached, after a full GC) at every cycle: same fds, same locked memory, about as many mappings.
+                Assert.True(detached.Json.GetProperty("fds").GetInt32() == firstDetached.Json.GetProperty("fds").GetInt32(),
+                    $"cycle {cycle}: fd count changed: {firstDetached.Raw} vs {detached.Raw}");
+                Assert.True(detached.Str("locked") == firstDetached.Str("locked"), $"cycle {cycle}: locked memory changed: {firstDetached.Raw} vs {detached.Raw}");
+                int grown = detached.Json.GetProperty("maps").GetInt32() - firstDetached.Json.GetProperty("maps").GetInt32();
+                Assert.True(grown <= 16, $"cycle {cycle}: /proc/self/maps grew by {grown} lines: {firstDetached.Raw} vs {detached.Raw}");
             }
-            var detached = await Expect(guest, "detached", 60, from);
-            Output.WriteLine($"device_del -> DEVICE_DELETED {deletedMs:F1} ms; {detached.Raw}");
-            Assert.True(detached.Json.GetProperty("dev_fds").GetInt32() == 0 && detached.Json.GetProperty("dev_maps").GetInt32() == 0, detached.Raw);
-            Assert.True(deletedMs <= DeletedWithinMs, $"DEVICE_DELETED {deletedMs:F0} ms after device_del");
-
-            await guest.Qmp.ExecuteAsync("device_add", Controller);
-            await RemovalDuringAttachTests.BindAsync(guest, "vfio-pci", Bdf);
-            var re = await Expect(guest, "reattach-ok", 120, from);
-            Output.WriteLine($"re-attach: {re.Raw}");
-            Assert.True(re.Json.GetProperty("blocks_verified").GetInt64() == 32768, re.Raw);
-            await Expect(guest, "summary", 60, from);
+            var summary = await Expect(guest, "summary", 60, from);
+            Assert.Equal(Cycles, summary.Json.GetProperty("cycles").GetInt32());
             var exit = await guest.WaitForAsync(m => m.Str("t") == "exit", TimeSpan.FromSeconds(30), from, "the agent's exit");
             Assert.Equal(0, exit.Json.GetProperty("rc").GetInt32());
         }
@@ -93,6 +88,39 @@ public sealed class NvmeTests(VmFixture fixture, ITestOutputHelper output) : VmT
         {
             File.Delete(image);
         }
+    }
+
+    /// <summary>
+    /// One cycle: device_del under continuous verified I/O (every command completes, the agent survives, the kernel
+    /// finishes the removal and the agent holds nothing of the device), then device_add, bind, and the re-attach with
+    /// every acknowledged block intact. Returns the agent's <c>detached</c> line (its resources, after a full GC).
+    /// </summary>
+    private async Task<JsonMessage> PullAndPlugAsync(QemuGuest guest, int from, int cycle)
+    {
+        bool InCycle(JsonMessage m) => m.Json.TryGetProperty("cycle", out var c) && c.GetInt32() == cycle;
+        await Expect(guest, "io-running", 60, from, InCycle);
+        int q = guest.Qmp.Log.Count;
+        double del = JsonLineLog.NowMs();
+        await guest.Qmp.ExecuteAsync("device_del", new { id = "nvme1" });
+        var deleted = await guest.Qmp.WaitForDeviceDeletedAsync("nvme1", TimeSpan.FromSeconds(30), q);
+        double deletedMs = deleted.HostMs - del;
+        for (int i = 0; i < 2; i++)
+        {
+            var stopped = await Expect(guest, "io-stopped", 60, from, m => InCycle(m) && m.Json.GetProperty("worker").GetInt32() == i);
+            Output.WriteLine($"cycle {cycle} worker {i}: {stopped.Raw}");
+            Assert.True(stopped.Str("failure") == "" && stopped.Json.GetProperty("outstanding").GetInt32() == 0, stopped.Raw);
+        }
+        var detached = await Expect(guest, "detached", 60, from, InCycle);
+        Output.WriteLine($"cycle {cycle}: device_del -> DEVICE_DELETED {deletedMs:F1} ms; {detached.Raw}");
+        Assert.True(detached.Json.GetProperty("dev_fds").GetInt32() == 0 && detached.Json.GetProperty("dev_maps").GetInt32() == 0, detached.Raw);
+        Assert.True(deletedMs <= DeletedWithinMs, $"cycle {cycle}: DEVICE_DELETED {deletedMs:F0} ms after device_del");
+
+        await guest.Qmp.ExecuteAsync("device_add", Controller);
+        await RemovalDuringAttachTests.BindAsync(guest, "vfio-pci", Bdf);
+        var re = await Expect(guest, "reattach-ok", 120, from, InCycle);
+        Output.WriteLine($"cycle {cycle} re-attach: {re.Raw}");
+        Assert.True(re.Json.GetProperty("blocks_verified").GetInt64() == 32768, re.Raw);
+        return detached;
     }
 
     /// <summary>Waits for the agent's line of <paramref name="type"/>; an error, an exit or another outcome first fails with it.</summary>

@@ -22,11 +22,15 @@ internal sealed unsafe class FakeNvmeController : IDisposable
     private volatile bool _stop;
     private bool _enabled;
 
-    public FakeNvmeController(SimulatedPciDevice dev, DmaAllocator dma, int blocks)
+    /// <param name="dev">The simulated function whose BAR0 holds the registers.</param>
+    /// <param name="dma">The allocator whose regions translate device addresses.</param>
+    /// <param name="blocks">Namespace 1's size in blocks.</param>
+    /// <param name="disk">The medium (a controller that comes back after a removal keeps its data); a new one when null.</param>
+    public FakeNvmeController(SimulatedPciDevice dev, DmaAllocator dma, int blocks, byte[]? disk = null)
     {
         _dev = dev;
         _dma = dma;
-        Disk = new byte[blocks * BlockSize];
+        Disk = disk ?? new byte[blocks * BlockSize];
         ulong cap = 0x3FF | (1UL << 16) | (2UL << 24) | (1UL << 37); // MQES 1024, CQR, TO 1 s, DSTRD 0, CSS NVM
         dev.WriteRegister32(0, 0x00, (uint)cap);
         dev.WriteRegister32(0, 0x04, (uint)(cap >> 32));
