@@ -25,9 +25,13 @@ namespace Hotplug.FailSafe;
 /// thread, so it is ordered with the device events — a REMOVE dispatched before it cancels it, a REMOVE after it
 /// switches away again — and the app's callbacks never run on two threads at once. The group's lock only keeps
 /// <see cref="Members"/>, <see cref="Start"/> and <see cref="Dispose"/> consistent with the event thread.</para>
+/// <para><b>Locks.</b> The group never takes the <see cref="Eal"/>'s lock while it holds its own: it attaches and
+/// detaches members outside it, so a driver's <c>Probe</c> or <c>Remove</c> (which run under the Eal's lock) may
+/// read the group. The port factory and the stop action run under the group's lock: they must not attach or
+/// detach devices themselves (<c>HotplugAdd</c>, <c>HotplugRemove</c>, <c>Scan</c>).</para>
 /// </remarks>
 /// <typeparam name="TPort">The app's object for one attached device (a queue pair, a port, a channel).</typeparam>
-public sealed class FailSafeGroup<TPort> : IDisposable where TPort : class
+public sealed partial class FailSafeGroup<TPort> : IDisposable where TPort : class
 {
     private readonly Eal _eal;
     private readonly FailSafeOptions _options;
@@ -103,7 +107,7 @@ public sealed class FailSafeGroup<TPort> : IDisposable where TPort : class
                 throw new InvalidOperationException("Members are added before Start.");
             if (_members.Any(m => m.BusName == bus.Name && m.DeviceName == name))
                 throw new ArgumentException($"{bus.Name}:{name} is a member already.", nameof(deviceName));
-            _members.Add(new Member(bus.Name, name, _members.Count, open, close));
+            _members.Add(new Member(bus, name, _members.Count, open, close));
         }
         return this;
     }
@@ -124,13 +128,22 @@ public sealed class FailSafeGroup<TPort> : IDisposable where TPort : class
                 throw new InvalidOperationException(_started ? "The group is started already." : "The group has no member.");
             _started = true;
             _subscription = _eal.DeviceEvents.Register(null, OnDeviceEvent);
+        }
+        // The Eal's gate is never taken under the group's lock (a driver callback that reads the group, under the
+        // gate, would deadlock against the event thread): attach and detach first, adopt under the lock after.
+        foreach (var m in _members)
+        {
+            DetachIfRemoved(m);
+            if (_options.AttachOnBound)
+                TryAttach(m);
+        }
+        lock (_lock)
+        {
+            if (_disposed)
+                return;
             foreach (var m in _members)
-            {
-                if (_options.AttachOnBound)
-                    TryAttach(m);
                 Adopt(m, ref notes);
-            }
-            if (Best() is { } best)
+            if (_activeMember is null && Best() is { } best)
                 Activate(best, FailSafeSwitchReason.Initial, 0, ref notes);
         }
         Raise(notes);
@@ -139,199 +152,42 @@ public sealed class FailSafeGroup<TPort> : IDisposable where TPort : class
     private void OnDeviceEvent(DeviceEvent e)
     {
         List<FailSafeSwitch>? notes = null;
+        Member? m;
         lock (_lock)
         {
-            if (_disposed || Find(e.BusName, e.DeviceName) is not { } m)
+            if (_disposed || (m = Find(e.BusName, e.DeviceName)) is null)
                 return;
-            if (e.Type == DeviceEventType.Remove)
-            {
-                if (m.Generation != 0 && m.Generation == e.Generation)
-                    Retire(m, e.TimestampNs, ref notes);
-                try
-                {
-                    _eal.HotplugRemove(e); // this life only: a stale REMOVE detaches nothing
-                }
-                catch (Exception ex) when (ex is HotplugException or ObjectDisposedException)
-                {
-                    _logger.LogWarning("Detaching {Device} after its removal failed: {Error}", m.Id, ex.Message);
-                }
-            }
-            else
-            {
-                if (e.Type == DeviceEventType.Bound && _options.AttachOnBound)
-                    TryAttach(m);
-                if (Adopt(m, ref notes))
-                    OnReturned(m, ref notes);
-            }
+            if (e.Type == DeviceEventType.Remove && m.Generation != 0 && m.Generation == e.Generation)
+                Retire(m, e.TimestampNs, ref notes); // the switch: the data path sees it at its next burst
         }
         Raise(notes);
-    }
-
-    /// <summary>The member is gone: take it out of service (switching away if it was active), then stop its port.</summary>
-    private void Retire(Member m, long causeNs, ref List<FailSafeSwitch>? notes)
-    {
-        var port = m.Port;
-        bool wasActive = m == _activeMember;
-        m.Port = null;
-        m.Generation = 0;
-        m.State = FailSafeMemberState.Detached;
-        if (_settling == m)
-            CancelSettle();
-        if (wasActive)
+        // Outside the group's lock: detaching and attaching take the Eal's gate (see Start).
+        if (e.Type == DeviceEventType.Remove)
         {
-            if (Best() is { } next)
+            try
             {
-                CancelSettle(); // the best attached member takes over now: nothing better is waiting
-                Activate(next, FailSafeSwitchReason.ActiveRemoved, causeNs, ref notes);
+                _eal.HotplugRemove(e); // this life only: a stale REMOVE detaches nothing
             }
-            else
+            catch (Exception ex) when (ex is HotplugException or ObjectDisposedException)
             {
-                Volatile.Write(ref _active, null);
-                _activeMember = null;
-                _logger.LogWarning("{Device} was removed and no member is left", m.Id);
-                (notes ??= []).Add(new FailSafeSwitch(m.Id, null, FailSafeSwitchReason.NoneLeft, DateTimeOffset.UtcNow, causeNs));
+                _logger.LogWarning("Detaching {Device} after its removal failed: {Error}", m.Id, ex.Message);
             }
-        }
-        if (port is not null && m.Close is { } close)
-            Guard(() => close(port), "stop action", m);
-    }
-
-    /// <summary>Opens a port for the member's attachment if the group holds none for it. True if it did.</summary>
-    private bool Adopt(Member m, ref List<FailSafeSwitch>? notes)
-    {
-        var device = _eal.Buses.Find(m.BusName)?.FindDevice(m.DeviceName);
-        if (device is not { Driver: not null, State: DeviceState.Probed } || device.Generation == m.Generation)
-            return false;
-        if (m.Generation != 0)
-        {
-            _logger.LogWarning("{Device} was attached again without the group seeing its removal; retiring the old port", m.Id);
-            Retire(m, 0, ref notes);
-        }
-        TPort? port = null;
-        Guard(() => port = m.Open(device), "port factory", m);
-        if (port is null)
-            return false;
-        m.Port = port;
-        m.Generation = device.Generation;
-        m.State = FailSafeMemberState.Standby;
-        _logger.LogInformation("{Device} is in the group (generation {Generation})", m.Id, m.Generation);
-        return true;
-    }
-
-    /// <summary>A member has a port again: active at once if none is, else a switch-back after the settle time if it is better.</summary>
-    private void OnReturned(Member m, ref List<FailSafeSwitch>? notes)
-    {
-        if (_activeMember is null)
-        {
-            Activate(m, _everActive ? FailSafeSwitchReason.Recovered : FailSafeSwitchReason.Initial, 0, ref notes);
             return;
         }
-        if (m.Priority >= _activeMember.Priority || (_settling is not null && _settling.Priority <= m.Priority))
-            return;
-        CancelSettle();
-        if (_options.SwitchBackSettle == TimeSpan.Zero)
+        if (e.Type == DeviceEventType.Bound && _options.AttachOnBound)
         {
-            Activate(m, FailSafeSwitchReason.PreferredReturned, 0, ref notes);
-            return;
+            DetachIfRemoved(m);
+            TryAttach(m);
         }
-        m.State = FailSafeMemberState.Settling;
-        _settling = m;
-        long epoch = ++_settleEpoch;
-        _settleTimer = new Timer(_ => _eal.TryPost(() => SettleElapsed(epoch)), null, _options.SwitchBackSettle, Timeout.InfiniteTimeSpan);
-    }
-
-    /// <summary>On the event thread: the settle time is over; switch back unless cancelled or the member is going.</summary>
-    private void SettleElapsed(long epoch)
-    {
-        List<FailSafeSwitch>? notes = null;
+        notes = null;
         lock (_lock)
         {
-            if (_disposed || epoch != _settleEpoch || _settling is not { State: FailSafeMemberState.Settling } m)
+            if (_disposed)
                 return;
-            CancelSettle();
-            var device = _eal.Buses.Find(m.BusName)?.FindDevice(m.DeviceName);
-            if (device is not { State: DeviceState.Probed } || device.Generation != m.Generation)
-                return; // removed, its REMOVE still queued: it retires the member
-            if (_activeMember is null || m.Priority < _activeMember.Priority)
-                Activate(m, FailSafeSwitchReason.PreferredReturned, 0, ref notes);
+            if (Adopt(m, ref notes))
+                OnReturned(m, ref notes);
         }
         Raise(notes);
-    }
-
-    private void CancelSettle()
-    {
-        _settleEpoch++;
-        _settleTimer?.Dispose();
-        _settleTimer = null;
-        if (_settling is { State: FailSafeMemberState.Settling } s)
-            s.State = FailSafeMemberState.Standby;
-        _settling = null;
-    }
-
-    private void Activate(Member next, FailSafeSwitchReason reason, long causeNs, ref List<FailSafeSwitch>? notes)
-    {
-        var from = _activeMember;
-        if (from is { State: FailSafeMemberState.Active })
-            from.State = FailSafeMemberState.Standby;
-        next.State = FailSafeMemberState.Active;
-        _activeMember = next;
-        _everActive = true;
-        Volatile.Write(ref _active, next.Port); // the data path sees it at its next burst
-        _logger.LogInformation("Fail-safe switch ({Reason}): {From} -> {To}", reason, from?.Id ?? "(none)", next.Id);
-        (notes ??= []).Add(new FailSafeSwitch(from?.Id, next.Id, reason, DateTimeOffset.UtcNow, causeNs));
-    }
-
-    /// <summary>The attached member of highest priority that is not active, or null.</summary>
-    private Member? Best() => _members.Find(m => m.Port is not null && m != _activeMember && m.State != FailSafeMemberState.Detached);
-
-    private Member? Find(string bus, string name) => _members.Find(m => m.DeviceName == name && m.BusName == bus);
-
-    private void TryAttach(Member m)
-    {
-        if (_eal.Buses.Find(m.BusName)?.FindDevice(m.DeviceName) is { Driver: not null })
-            return;
-        try
-        {
-            _eal.HotplugAdd(m.BusName, m.DeviceName);
-        }
-        catch (Exception ex) when (ex is HotplugException or ObjectDisposedException)
-        {
-            _logger.LogDebug("Attaching {Device} failed: {Error}", m.Id, ex.Message);
-        }
-    }
-
-    private void Guard(Action action, string what, Member m)
-    {
-        try
-        {
-            action();
-        }
-        catch (Exception ex)
-        {
-            Interlocked.Increment(ref _callbackFailures);
-            _logger.LogError(ex, "The {What} of {Device} threw", what, m.Id);
-        }
-    }
-
-    private void Raise(List<FailSafeSwitch>? notes)
-    {
-        if (notes is null || Switched is not { } handlers)
-            return;
-        foreach (var note in notes)
-        {
-            foreach (var h in handlers.GetInvocationList().Cast<Action<FailSafeSwitch>>())
-            {
-                try
-                {
-                    h(note);
-                }
-                catch (Exception ex)
-                {
-                    Interlocked.Increment(ref _callbackFailures);
-                    _logger.LogError(ex, "A Switched handler threw on {Switch}", note);
-                }
-            }
-        }
     }
 
     /// <summary>
@@ -359,19 +215,5 @@ public sealed class FailSafeGroup<TPort> : IDisposable where TPort : class
                     Guard(() => close(port), "stop action", m);
             }
         }
-    }
-
-    private sealed class Member(string busName, string deviceName, int priority, Func<Device, TPort> open, Action<TPort>? close)
-    {
-        public string BusName { get; } = busName;
-        public string DeviceName { get; } = deviceName;
-        public int Priority { get; } = priority;
-        public Func<Device, TPort> Open { get; } = open;
-        public Action<TPort>? Close { get; } = close;
-        public string Id => BusName + ":" + DeviceName;
-        public TPort? Port { get; set; }
-        public long Generation { get; set; }
-        public FailSafeMemberState State { get; set; }
-        public FailSafeMemberStatus Status() => new(BusName, DeviceName, Priority, State, Generation);
     }
 }

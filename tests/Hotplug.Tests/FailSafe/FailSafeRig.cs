@@ -34,6 +34,9 @@ internal sealed class FailSafeRig : IDisposable
     public readonly List<FailSafeSwitch> Switches = [];
     public readonly SemaphoreSlim SwitchSeen = new(0);
     public readonly List<TestPort> Opened = [];
+    public readonly SimulatedDriver Driver = new("test-driver");
+    /// <summary>Runs in the group's stop action, after the port is stopped (on the event thread, under the group's lock).</summary>
+    public Action? OnStop;
     private readonly ILoggerFactory _loggers;
 
     public FailSafeRig(ITestOutputHelper output, bool autoAttach = false, bool attachOnBound = false, TimeSpan? settle = null,
@@ -47,7 +50,7 @@ internal sealed class FailSafeRig : IDisposable
         {
             SysfsRoot = o.SysfsRoot, DevRoot = o.DevRoot, AutoProbeOnAdd = autoAttach, AllowList = autoAttach ? [Primary, Standby] : [],
         }, null, _loggers);
-        Eal.Pci().RegisterDriver(new SimulatedDriver("test-driver"));
+        Eal.Pci().RegisterDriver(Driver);
         Eal.EnableHotplugHandling();
         Eal.Scan();
         if (!attachOnBound)
@@ -65,7 +68,7 @@ internal sealed class FailSafeRig : IDisposable
                 lock (Opened)
                     Opened.Add(p);
                 return p;
-            }, p => p.Stop());
+            }, p => { p.Stop(); OnStop?.Invoke(); });
         }
         Group.Switched += s =>
         {
