@@ -43,6 +43,12 @@ internal sealed unsafe class FakeNvmeController : IDisposable
 
     public volatile bool Paused;
 
+    /// <summary>CC.EN=1 is never acknowledged: CSTS.RDY stays 0 (a controller that never becomes ready).</summary>
+    public volatile bool NeverReady;
+
+    /// <summary>Set when the fake has seen CC.EN=1 (and, unless <see cref="NeverReady"/>, raised CSTS.RDY).</summary>
+    public readonly ManualResetEventSlim EnableSeen = new();
+
     /// <summary>I/O commands executed.</summary>
     public int IoCommands;
 
@@ -69,13 +75,16 @@ internal sealed unsafe class FakeNvmeController : IDisposable
     private void Step()
     {
         uint cc = R(0x14);
-        if ((cc & 1) != 0 && !_enabled)
+        if ((cc & 1) != 0 && !_enabled && NeverReady)
+            EnableSeen.Set();
+        else if ((cc & 1) != 0 && !_enabled)
         {
             uint aqa = R(0x24);
             _sqs[0] = (R64(0x28), (int)(aqa & 0xFFF) + 1, 0, 0);
             _cqs[0] = (R64(0x30), (int)((aqa >> 16) & 0xFFF) + 1, 0, true);
             _enabled = true;
             W(0x1C, 1);
+            EnableSeen.Set();
         }
         else if ((cc & 1) == 0 && _enabled)
         {

@@ -11,12 +11,14 @@ public sealed class NvmeControllerTests(ITestOutputHelper output) : PciBusTestBa
     private const int Blocks = 4096;
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(5);
 
-    private (NvmeDriver Driver, PciDevice Device, DmaAllocator Dma, FakeNvmeController Fake) Setup()
+    private (NvmeDriver Driver, PciDevice Device, DmaAllocator Dma, FakeNvmeController Fake) Setup(bool handling = false)
     {
         var sim = _sim.AddDevice(A, 0x1b36, 0x0010, [16384], classCode: NvmeDriver.NvmeClassCode);
         var eal = NewEal();
         var driver = new NvmeDriver();
         eal.Pci().RegisterDriver(driver);
+        if (handling)
+            eal.EnableHotplugHandling(); // a pulled BAR raises a real SIGBUS: the shim must catch it
         eal.Scan();
         var dev = (PciDevice)eal.HotplugAdd("pci", A);
         var dma = DmaAllocatorTests.Create(new TestDmaMapper());
@@ -166,5 +168,37 @@ public sealed class NvmeControllerTests(ITestOutputHelper output) : PciBusTestBa
         using var back = dma.Allocate(4096, 4096);
         Assert.Equal(NvmeStatus.Success, await qp2.ReadAsync(64, back));
         Assert.True(buf.AsSpan().SequenceEqual(back.AsSpan()));
+    }
+
+    [Fact]
+    public void A_controller_that_never_becomes_ready_fails_the_attach_after_cap_to_with_a_clear_error()
+    {
+        var (_, dev, dma, fake) = Setup();
+        using var __ = fake;
+        fake.NeverReady = true;
+        var e = Assert.Throws<NvmeException>(() => NvmeController.Attach(dev, dma)); // the fake's CAP.TO is 1 s
+        Assert.Contains("CSTS.RDY did not become 1 within CAP.TO (1000 ms) during enable", e.Message);
+        Assert.Contains(A, e.Message);
+    }
+
+    [Fact]
+    public void A_removal_in_the_middle_of_initialisation_ends_the_attach_at_once_with_ControllerRemoved()
+    {
+        var (_, dev, dma, fake) = Setup(handling: true);
+        using var __ = fake;
+        fake.NeverReady = true; // the attach waits for RDY...
+        NvmeException? error = null;
+        var attach = new Thread(() =>
+        {
+            try { NvmeController.Attach(dev, dma).Dispose(); }
+            catch (NvmeException e) { error = e; }
+        });
+        attach.Start();
+        Assert.True(fake.EnableSeen.Wait(Soon), "the attach never enabled the controller");
+        _sim.Devices[0].Remove(); // ...when the controller goes: its BAR memory with it (a real SIGBUS on the next read)
+        Assert.True(attach.Join(Soon), "the attach hung");
+        Assert.NotNull(error);
+        Assert.Equal(NvmeStatus.ControllerRemoved, error.Status); // not the CAP.TO timeout
+        Assert.Contains("the controller is gone", error.Message);
     }
 }
