@@ -87,6 +87,9 @@ public sealed partial class E1000Port : IDisposable
 
     internal MappedBar Bar { get; }
 
+    /// <summary>Pool buffers the receive ring holds beyond its descriptors (taken ahead for refills).</summary>
+    internal int RxSpares { get { lock (_rxLock) return _rx.Spares; } }
+
     /// <summary>
     /// Resets the 82540EM at <paramref name="device"/> (attached, BAR0 mapped), reads its MAC address, sets link up,
     /// sets up the rings in <paramref name="dma"/> and enables receive and transmit (polled: interrupts masked).

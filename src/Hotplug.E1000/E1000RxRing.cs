@@ -48,6 +48,9 @@ internal sealed unsafe class E1000RxRing : IDisposable
 
     public ulong Iova => _ring.Iova;
 
+    /// <summary>Buffers taken from the pool ahead for the next refills (one pool lock per refill, not per frame).</summary>
+    public int Spares => _spareCount;
+
     /// <summary>Tells the NIC where the ring is; the NIC owns nothing yet (RDH = RDT = 0).</summary>
     public void Program()
     {
