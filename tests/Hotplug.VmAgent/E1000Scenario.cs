@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Hotplug;
 using Hotplug.E1000;
 using Hotplug.Pci;
@@ -17,40 +16,10 @@ internal static class E1000Scenario
 {
     public static int Run(string bdfA, string bdfB, int frames, bool remove)
     {
-        var driver = new E1000Driver();
-        using var eal = PciEal.Create(new PciBusOptions { AllowList = [bdfA, bdfB] });
-        var pci = eal.Pci();
-        pci.RegisterDriver(driver);
-        eal.EnableHotplugHandling();
-        eal.StartDeviceEventMonitor();
-        var events = new BlockingCollection<DeviceEvent>();
-        using var registration = eal.DeviceEvents.Register(null, e =>
-        {
-            Report.Event(e);
-            events.Add(e);
-        });
-        eal.Scan();
-        var devA = (PciDevice)eal.HotplugAdd("pci", bdfA);
-        var devB = (PciDevice)eal.HotplugAdd("pci", bdfB);
-        var dmaA = pci.DmaFor(devA);
-        var dmaB = pci.DmaFor(devB);
-        using var a = E1000Port.Attach(devA, dmaA);
-        var b = E1000Port.Attach(devB, dmaB);
-        bool upA = a.WaitForLink(TimeSpan.FromSeconds(5)), upB = b.WaitForLink(TimeSpan.FromSeconds(5));
-        Report.Emit("e1000-up", w =>
-        {
-            w.WriteString("kdrv", devA.Info.KernelDriverName ?? "");
-            w.WriteString("mac_a", a.MacString);
-            w.WriteString("mac_b", b.MacString);
-            w.WriteString("link_a", a.Link.ToString());
-            w.WriteString("link_b", b.Link.ToString());
-            w.WriteNumber("attach_a_ms", a.AttachTime.TotalMilliseconds);
-            w.WriteNumber("attach_b_ms", b.AttachTime.TotalMilliseconds);
-            w.WriteBoolean("one_allocator", ReferenceEquals(dmaA, dmaB));
-        });
-        if (!upA || !upB)
+        using var pair = new E1000Pair(bdfA, bdfB);
+        var (a, b) = (pair.A, pair.B);
+        if (!pair.LinksUp)
             return Fail("no link");
-        Thread.Sleep(1100); // QEMU's e1000 holds received frames back for 1 s after each RCTL write (its flush timer)
 
         var ab = new E1000Traffic(a, b);
         ab.Run(frames, TimeSpan.FromSeconds(60));
@@ -60,12 +29,7 @@ internal static class E1000Scenario
         Emit("b-a", ba, 256);
         if (ab.Received != frames || ab.Bad + ab.OutOfOrder != 0 || ba.Received != 256 || ba.Bad + ba.OutOfOrder != 0)
             return Fail("frames were lost, damaged or reordered");
-        if (!remove)
-        {
-            b.Dispose();
-            return 0;
-        }
-        return Removal(eal, events, a, b, bdfB);
+        return remove ? Removal(pair.Eal, pair.Events, a, b, bdfB) : 0;
     }
 
     private static int Removal(Eal eal, BlockingCollection<DeviceEvent> events, E1000Port a, E1000Port b, string bdfB)
