@@ -18,6 +18,9 @@ using Hotplug.VmAgent;
 //                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
 //   dma BDF CYCLES irq|intx|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
 //   nvme BDF [CYCLES] the NVMe driver: identify, bad input, verified I/O from 2 queue pairs, CYCLES x (device_del under I/O, re-attach) (NvmeScenario)
+//   e1000 BDF_A BDF_B FRAMES [remove]  two 82540EM NICs on one QEMU hub: frames A->B and B->A verified; with remove,
+//                     the host pulls B under traffic (E1000Scenario)
+//   e1000-fwd BDF_A BDF_B SECONDS INFLIGHT  forwarding rate: A's receive bursts into B's transmit bursts, frames circulating on the hub
 //   status | bind DRIVER BDF [force] | unbind BDF [force]
 //                     the CLI's dpdk-devbind verbs on the same library class, PciDriverControl (DevbindScenario)
 try
@@ -34,6 +37,8 @@ try
         "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
         "dma" when args.Length == 4 => DmaScenario.Run(args[1], int.Parse(args[2]), args[3]),
         "nvme" when args.Length is 2 or 3 => NvmeScenario.Run(args[1], args.Length == 3 ? int.Parse(args[2]) : 1),
+        "e1000-fwd" when args.Length == 5 => E1000ForwardScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
+        "e1000" when args.Length is 4 or 5 => E1000Scenario.Run(args[1], args[2], int.Parse(args[3]), args.Length == 5 && args[4] == "remove"),
         "status" when args.Length == 1 => DevbindScenario.Status(),
         "bind" when args.Length is 3 or 4 => DevbindScenario.Change(args[1], args[2], args.Length == 4 && args[3] == "force"),
         "unbind" when args.Length is 2 or 3 => DevbindScenario.Change(null, args[1], args.Length == 3 && args[2] == "force"),
@@ -51,6 +56,7 @@ catch (Exception e)
 static int Usage()
 {
     Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF [CYCLES] | status | bind DRIVER BDF [force] | unbind BDF [force]");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF | e1000 BDF_A BDF_B FRAMES [remove] | e1000-fwd BDF_A BDF_B SECONDS INFLIGHT | status | bind DRIVER BDF [force] | unbind BDF [force]");
     return 2;
 }
 
