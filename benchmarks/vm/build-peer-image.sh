@@ -90,6 +90,8 @@ for f in "${PLUGIN_FILES[@]}"; do
     ln -s "$f" "$STAGE/dpdk/pmds/${b%%.so*}.so"
 done
 install -m 755 "$HERE/guest-bench.sh" "$STAGE/bench/guest-bench.sh"
+# Line-buffered stdout for testpmd behind a pipe (its lines are stamped on the guest clock by hpguest stamp).
+gcc -O2 -Wall -shared -fPIC -o "$STAGE/bench/linebuf.so" "$HERE/linebuf.c" || fail "building linebuf.so failed"
 (cd "$STAGE" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -1 >"$OUT/overlay.cpio.gz"
 # The kernel unpacks concatenated archives in order: the overlay adds to the base image.
 cat "$BASE_INITRD" "$OUT/overlay.cpio.gz" >"$OUT/initrd.img"

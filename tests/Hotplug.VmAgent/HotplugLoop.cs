@@ -5,10 +5,11 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>hotplug BDF KERNEL_DRIVER CYCLES</c>: attaches the edu device through Hotplug, runs a data path thread
-/// on BAR0 (reads the identification register, writes/reads the inverter), and lives through CYCLES
-/// surprise removals done by the host: REMOVE → stop the data path → detach; ADD → bind the kernel driver
-/// again (driver_override was lost with the old device) → attach → data path. Reports every step.
+/// <c>hotplug BDF KERNEL_DRIVER CYCLES [edu|e1000]</c>: attaches the device through Hotplug, runs its data path
+/// (<see cref="IHotplugTarget"/>: edu's BAR0 poller, or an 82540EM port's receive bursts), and lives through
+/// CYCLES surprise removals done by the host: REMOVE → stop the data path → detach; ADD → bind the kernel driver
+/// again (driver_override was lost with the old device) → attach → data path. Reports every step; "detached" is
+/// stamped when the detach returned (the device released), before its resource count.
 /// </summary>
 internal sealed class HotplugLoop
 {
@@ -16,20 +17,29 @@ internal sealed class HotplugLoop
     private readonly string _kernelDriver;
     private readonly int _cycles;
     private readonly BlockingCollection<DeviceEvent> _events = new();
-    private EduDataPath? _dataPath;
+    private readonly string _kind;
+    private IHotplugTarget _target = null!;
+    private PciBus _pci = null!;
 
-    public HotplugLoop(string bdf, string kernelDriver, int cycles)
+    public HotplugLoop(string bdf, string kernelDriver, int cycles, string kind = "edu")
     {
         _bdf = bdf;
         _kernelDriver = kernelDriver;
         _cycles = cycles;
+        _kind = kind;
     }
 
     public int Run()
     {
-        var driver = new EduDriver();
         using var eal = PciEal.Create(new PciBusOptions { AllowList = [_bdf] });
-        eal.Pci().RegisterDriver(driver);
+        _pci = eal.Pci();
+        _target = _kind switch
+        {
+            "edu" => new EduTarget(),
+            "e1000" => new E1000Target(eal.Pci()),
+            _ => throw new ArgumentException($"unknown device kind {_kind} (edu or e1000)"),
+        };
+        eal.Pci().RegisterDriver(_target.Driver);
         eal.EnableHotplugHandling();
         eal.StartDeviceEventMonitor();
         using var reg = eal.DeviceEvents.Register(null, e =>
@@ -39,21 +49,21 @@ internal sealed class HotplugLoop
         });
         eal.Scan();
         eal.Probe();
-        if (!Attached(driver, "attached")) return 1;
+        if (!Attached("attached")) return 1;
 
         for (int cycle = 1; cycle <= _cycles; cycle++)
         {
             WaitFor(DeviceEventType.Remove);
-            StopDataPath(cycle, driver.Device?.Bar(0));
+            _target.Stop(cycle);
             eal.HotplugRemove("pci", _bdf);
-            Report.Emit("detached", w => { w.WriteNumber("cycle", cycle); Resources.Write(w); });
+            Report.Emit("detached", w => { w.WriteNumber("cycle", cycle); Resources.Write(w); }); // "ms" is stamped first
 
             WaitFor(DeviceEventType.Add);
             BindKernelDriver();
             eal.HotplugAdd("pci", _bdf);
-            if (!Attached(driver, "reattached", cycle)) return 1;
+            if (!Attached("reattached", cycle)) return 1;
         }
-        StopDataPath(0);
+        _target.Stop(0);
         eal.HotplugRemove("pci", _bdf);
         Report.Emit("finished", Resources.Write);
         return 0;
@@ -68,45 +78,23 @@ internal sealed class HotplugLoop
         }
     }
 
-    private bool Attached(EduDriver driver, string what, int cycle = 0)
+    private bool Attached(string what, int cycle = 0)
     {
-        var dev = driver.Device;
+        var dev = _pci.Find(PciAddress.Parse(_bdf)) is { } found && ReferenceEquals(found.Driver, _target.Driver) ? found : null;
         if (dev == null)
         {
             Report.Error($"{_bdf} is not attached ({what})");
             return false;
         }
-        var bar = dev.Bar(0);
-        uint id = bar.Read32(0);
+        bool ok = false;
         Report.Emit(what, w =>
         {
             w.WriteNumber("cycle", cycle);
             w.WriteString("dev", dev.Name);
-            w.WriteString("kind", bar.Kind.ToString());
-            w.WriteString("id", $"0x{id:x8}");
+            ok = _target.Start(dev, w);
             Resources.Write(w);
         });
-        StartDataPath(bar);
-        return id == EduDriver.Identification;
-    }
-
-    private void StartDataPath(MappedBar bar) => _dataPath = new EduDataPath(bar);
-
-    private void StopDataPath(int cycle, MappedBar? bar = null)
-    {
-        var totals = _dataPath?.Stop() ?? default;
-        _dataPath = null;
-        // What the BAR reads now, after REMOVE and before the detach (the data path may not have run since).
-        uint? final = bar?.Read32(0);
-        Report.Emit("datapath-stopped", w =>
-        {
-            w.WriteNumber("cycle", cycle);
-            w.WriteNumber("reads", totals.Reads);
-            w.WriteNumber("dead_reads", totals.DeadReads);
-            w.WriteString("last", $"0x{totals.Last:x8}");
-            w.WriteNumber("inverter_errors", totals.InverterErrors);
-            if (final is uint f) w.WriteString("final", $"0x{f:x8}");
-        });
+        return ok;
     }
 
     private void BindKernelDriver()

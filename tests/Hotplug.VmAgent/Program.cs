@@ -8,7 +8,7 @@ using Hotplug.VmAgent;
 //   hello             runtime facts (proves the NativeAOT binary runs in the guest)
 //   scan              scans the PCI bus through Hotplug and lists the functions
 //   edu-read BDF      probes the edu device at BDF with EduDriver and reads BAR0 register 0x00 and 0x04
-//   hotplug BDF KDRV N  attach, data path, and live through N removals (host device_del or guest sysfs
+//   hotplug BDF KDRV N [edu|e1000]  attach, data path (edu BAR poller or 82540EM receive bursts), and live through N removals (host device_del or guest sysfs
 //                       remove) each followed by an ADD (device_add or rescan)
 //   sigbus BDF N      vfio: clear Memory Space Enable under a running data path (a real kernel SIGBUS), detach, re-attach; N rounds
 //   slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents
@@ -31,7 +31,7 @@ try
         "hello" => Hello(),
         "scan" => Scan(),
         "edu-read" when args.Length == 2 => EduRead(args[1]),
-        "hotplug" when args.Length == 4 => new HotplugLoop(args[1], args[2], int.Parse(args[3])).Run(),
+        "hotplug" when args.Length is 4 or 5 => new HotplugLoop(args[1], args[2], int.Parse(args[3]), args.Length == 5 ? args[4] : "edu").Run(),
         "sigbus" when args.Length == 3 => SigbusScenario.Run(args[1], int.Parse(args[2])),
         "slow-probe" when args.Length == 5 => SlowProbeScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]),
         "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
@@ -55,8 +55,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF [CYCLES] | status | bind DRIVER BDF [force] | unbind BDF [force]");
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF | e1000 BDF_A BDF_B FRAMES [remove] | e1000-fwd BDF_A BDF_B SECONDS INFLIGHT | status | bind DRIVER BDF [force] | unbind BDF [force]");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES [edu|e1000] | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF [CYCLES] | e1000 BDF_A BDF_B FRAMES [remove] | e1000-fwd BDF_A BDF_B SECONDS INFLIGHT | status | bind DRIVER BDF [force] | unbind BDF [force]");
     return 2;
 }
 

@@ -9,6 +9,8 @@
  *        prints every kernel uevent as a JSON line until one matches (or the timeout passes);
  *        the first line, {"t":"uevents-ready"}, says the socket is bound.
  *        Exit 0 when the match was seen (or no match was asked for), 3 on timeout.
+ *   hpguest stamp TAG                            copies stdin to stdout line by line, each line prefixed with
+ *        "TAG <monotonic ms> " taken when the line arrived (another program's log on the guest's clock)
  *
  * Output is line-buffered JSON so that it can go straight to the control serial port.
  */
@@ -63,7 +65,7 @@ static volatile uint32_t *map_bar(const char *path, unsigned long off, int *fd_o
 
 static int uevents(int argc, char **argv)
 {
-    if (argc < 1) { fprintf(stderr, "usage: uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]]\n"); return 2; }
+    if (argc < 1) { fprintf(stderr, "usage: uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG\n"); return 2; }
     long timeout = strtol(argv[0], NULL, 0);
     const char *want_action = argc > 1 ? argv[1] : NULL;
     const char *want_subsys = argc > 2 ? argv[2] : NULL;
@@ -115,6 +117,30 @@ static int uevents(int argc, char **argv)
     return want_action ? 3 : 0;
 }
 
+static int stamp(const char *tag)
+{
+    static char line[8192];
+    size_t len = 0;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        double t = now_ms();
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; i++) {
+            char c = buf[i];
+            if (c == '\r') continue;
+            if (c != '\n' && len < sizeof line - 1) { line[len++] = c; continue; }
+            if (c != '\n') continue; /* over-long line: the rest is dropped */
+            line[len] = 0;
+            printf("%s %.3f %s\n", tag, t, line);
+            len = 0;
+        }
+    }
+    if (len) { line[len] = 0; printf("%s %.3f %s\n", tag, now_ms(), line); }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -137,7 +163,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "uevents"))
         return uevents(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "stamp") && argc == 3)
+        return stamp(argv[2]);
 usage:
-    fprintf(stderr, "usage: hpguest now | bar-read FILE OFF | bar-write FILE OFF VAL | uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]]\n");
+    fprintf(stderr, "usage: hpguest now | bar-read FILE OFF | bar-write FILE OFF VAL | uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG\n");
     return 2;
 }
