@@ -26,7 +26,7 @@ static int removal(int qd, int max_ms, int post_ms)
     struct iocb *p[1];
     struct io_event ev[MAXQD];
     int inflight = 0, first_errno = 0, errors = 0, reopens = 0, open_tries = 0, running_said = 0;
-    long ok_before = 0, ok_after = 0;
+    long ok_before = 0, ok_after = 0, first_res = 0;
     double ms0 = now_ms(), t_err = -1, t_closed = -1, t_open = -1, t_ok = -1;
     const char *err_where = "";
     int state = 0; /* 0 running, 1 draining after an error, 2 reopening */
@@ -81,15 +81,15 @@ static int removal(int qd, int max_ms, int post_ms)
                 continue;
             }
             errors++;
-            if (t_err < 0) { t_err = t; first_errno = res < 0 ? (int)-res : EIO; err_where = res < 0 ? "completion" : "short read"; }
+            if (t_err < 0) { t_err = t; first_res = res; first_errno = res < 0 ? (int)-res : EIO; err_where = res < 0 ? "completion" : "short read"; }
             state = state == 0 ? 1 : state;
         }
     }
     double t_end = now_ms();
     printf("{\"t\":\"removal-done\",\"side\":\"kernel\",\"ms\":%.3f,\"qd\":%d,\"dev\":\"%s\",\"dev_after\":\"%s\","
-           "\"first_error_ms\":%.3f,\"error\":\"%s\",\"errno\":%d,\"error_at\":\"%s\",\"closed_ms\":%.3f,"
+           "\"first_error_ms\":%.3f,\"error\":\"%s\",\"errno\":%d,\"res\":%ld,\"error_at\":\"%s\",\"closed_ms\":%.3f,"
            "\"reopened_ms\":%.3f,\"first_ok_ms\":%.3f,\"ok_before\":%ld,\"ok_after\":%ld,\"errors\":%d,\"reopens\":%d,\"open_tries\":%d}\n",
-           t_end, qd, name, name2, t_err, first_errno ? strerrorname_np(first_errno) : "", first_errno, err_where,
+           t_end, qd, name, name2, t_err, first_errno ? strerrorname_np(first_errno) : "", first_errno, first_res, err_where,
            t_closed, t_open, t_ok, ok_before, ok_after, errors, reopens, open_tries);
     print_buckets("kernel", ms0, buckets, (int)(t_end - ms0) + 1 > max_ms + 1 ? max_ms + 1 : (int)(t_end - ms0) + 1);
     if (fd >= 0) { io_destroy_(ctx); close(fd); }

@@ -1,0 +1,1 @@
+echo "figures: stub" >&2
