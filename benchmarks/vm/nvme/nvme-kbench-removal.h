@@ -27,6 +27,8 @@ static int removal(int qd, int max_ms, int post_ms)
     struct io_event ev[MAXQD];
     int inflight = 0, first_errno = 0, errors = 0, reopens = 0, open_tries = 0, running_said = 0;
     long ok_before = 0, ok_after = 0, first_res = 0;
+    double t_errno = -1; /* the first read that failed with an errno (the first failure may be a 0-byte read) */
+    int errno_first = 0;
     double ms0 = now_ms(), t_err = -1, t_closed = -1, t_open = -1, t_ok = -1;
     const char *err_where = "";
     int state = 0; /* 0 running, 1 draining after an error, 2 reopening */
@@ -41,6 +43,7 @@ static int removal(int qd, int max_ms, int post_ms)
             open_tries++;
             fd = open_dev(&blocks, name2, sizeof name2);
             if (fd < 0) { usleep(200); continue; }
+            ctx = 0; /* io_setup wants a zeroed context */
             if (io_setup_(MAXQD, &ctx) < 0) { perror("io_setup"); return 1; }
             t_open = now_ms();
             reopens++;
@@ -52,6 +55,7 @@ static int removal(int qd, int max_ms, int post_ms)
             p[0] = &cbs[slot];
             if (io_submit_(ctx, 1, p) == 1) { inflight++; continue; }
             errors++;
+            if (t_errno < 0) { t_errno = now_ms(); errno_first = errno; }
             if (t_err < 0) { t_err = now_ms(); first_errno = errno; err_where = "io_submit"; }
             state = 1;
         }
@@ -81,16 +85,17 @@ static int removal(int qd, int max_ms, int post_ms)
                 continue;
             }
             errors++;
-            if (t_err < 0) { t_err = t; first_res = res; first_errno = res < 0 ? (int)-res : EIO; err_where = res < 0 ? "completion" : "short read"; }
+            if (res < 0 && t_errno < 0) { t_errno = t; errno_first = (int)-res; }
+            if (t_err < 0) { t_err = t; first_res = res; first_errno = res < 0 ? (int)-res : 0; err_where = res < 0 ? "completion" : "short read"; }
             state = state == 0 ? 1 : state;
         }
     }
     double t_end = now_ms();
     printf("{\"t\":\"removal-done\",\"side\":\"kernel\",\"ms\":%.3f,\"qd\":%d,\"dev\":\"%s\",\"dev_after\":\"%s\","
            "\"first_error_ms\":%.3f,\"error\":\"%s\",\"errno\":%d,\"res\":%ld,\"error_at\":\"%s\",\"closed_ms\":%.3f,"
-           "\"reopened_ms\":%.3f,\"first_ok_ms\":%.3f,\"ok_before\":%ld,\"ok_after\":%ld,\"errors\":%d,\"reopens\":%d,\"open_tries\":%d}\n",
-           t_end, qd, name, name2, t_err, first_errno ? strerrorname_np(first_errno) : "", first_errno, first_res, err_where,
-           t_closed, t_open, t_ok, ok_before, ok_after, errors, reopens, open_tries);
+           "\"first_errno_ms\":%.3f,\"first_errno\":\"%s\",\"reopened_ms\":%.3f,\"first_ok_ms\":%.3f,\"ok_before\":%ld,\"ok_after\":%ld,\"errors\":%d,\"reopens\":%d,\"open_tries\":%d}\n",
+           t_end, qd, name, name2, t_err, !strcmp(err_where, "short read") ? (first_res == 0 ? "0-byte read" : "short read") : first_errno ? strerrorname_np(first_errno) : "", first_errno, first_res, err_where,
+           t_closed, t_errno, errno_first ? strerrorname_np(errno_first) : "", t_open, t_ok, ok_before, ok_after, errors, reopens, open_tries);
     print_buckets("kernel", ms0, buckets, (int)(t_end - ms0) + 1 > max_ms + 1 ? max_ms + 1 : (int)(t_end - ms0) + 1);
     if (fd >= 0) { io_destroy_(ctx); close(fd); }
     return t_err >= 0 && t_ok >= 0 ? 0 : 1;
