@@ -66,7 +66,7 @@ stamp con <"$RUN/con.out" & READERS=$!
 stamp qmp <"$RUN/qmp.out" & READERS="$READERS $!"
 stamp mk <"$RUN/mk.out" & READERS="$READERS $!"
 
-APPEND="console=ttyS0 loglevel=4 intel_iommu=on iommu=pt hugepages=16 panic=-1 hp.run=/bench/guest-nvme-bench.sh"
+APPEND="console=ttyS0 loglevel=4 intel_iommu=on hugepages=16 panic=-1 hp.run=/bench/guest-nvme-bench.sh"
 APPEND+=" hp.qd=$QD hp.latn=$LATN hp.iopsms=$IOPSMS hp.postms=$POSTMS hp.sides=$SIDES"
 NVME_ARGS='"driver":"nvme","id":"nvme1","serial":"deadbeef","drive":"nvme0","bus":"rp2"'
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
@@ -150,7 +150,7 @@ rm -f "$DISK"
 # ---------------------------------------------------------------- figures, per-ms data, plot
 KVER=$(grep -o 'HPB guest kernel=[^ ]*' "$LOGF" | head -1 | sed 's/.*kernel=//')
 QVER=$(qemu-system-x86_64 --version | head -1 | grep -o 'version [0-9.]*' | cut -d' ' -f2)
-RUNTXT="guest kernel $KVER, QEMU $QVER TCG (-cpu max, q35, 2 vCPUs, vIOMMU, iommu=pt), QD $QD, host $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg), log $LOGF"
+RUNTXT="guest kernel $KVER, QEMU $QVER TCG (-cpu max, q35, 2 vCPUs, vIOMMU, intel_iommu=on), QD $QD, host $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg), log $LOGF"
 mkdir -p "$(dirname "$OUT")"
 TSV=$(dirname "$OUT")/nvme-removal.tsv
 bash "$HERE/nvme/figures.sh" "$LOGF" "$OUT" "$TSV" "$PLOT" "$RUNTXT"

@@ -74,6 +74,10 @@ internal static class NvmeBenchScenario
         if (!WaitFor(events, DeviceEventType.Bound, timeout, out _))
             return Fail("no BOUND after the bind", run);
         dev = (PciDevice)eal.HotplugAdd("pci", bdf);
+        // DmaFor gives the same allocator back (its buffers at the same IOVAs) and turns bus mastering on again
+        // on the new function: without it the controller cannot fetch its admin queue (CSTS.CFS during IDENTIFY).
+        if (!ReferenceEquals(pci.DmaFor(dev), dma))
+            return Fail("the re-attached controller got another DMA allocator", run);
         using var again = NvmeController.Attach(dev, dma);
         double attachedMs = Report.NowMs();
         run.Resume(again.CreateQueuePair(1, Math.Max(128, qd + 1)));

@@ -49,7 +49,8 @@ gnuplot -e "tsv='$TSV'; svg='$SVG'; \
   qd=$(val '.qd'); run='$(val '.run_short')'" "$HERE/plot.gp"
 echo "figures: plot $SVG" >&2
 
-jq -r '"\nNVMe peer benchmark (\(.run))\n",
-  (["figure", "ours", "kernel", "ours/kernel"] | @tsv),
-  (.figures[] | [.name, (.ours | tostring), (.kernel | tostring), (.ratio | tostring)] | @tsv),
-  "\nmarker round trip (host write -> guest stamp -> echo back), ms: \(.marker_rtt_ms | tostring)"' "$OUT" | column -t -s $'\t'
+jq -r '"\nNVMe peer benchmark (\(.run))\n"' "$OUT"
+jq -r '(["figure", "ours", "kernel", "ours/kernel"] | @tsv),
+  (.figures[] | [.name, (.ours // "-" | tostring), (.kernel // "-" | tostring), (.ratio // "-" | tostring)] | @tsv)' "$OUT" \
+    | column -t -s $'\t'
+jq -r '"\nmarker round trip (host write -> guest stamp -> echo back), ms: \(.marker_rtt_ms | tostring)"' "$OUT"
