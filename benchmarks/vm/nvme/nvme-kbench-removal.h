@@ -13,6 +13,8 @@ static void print_buckets(const char *side, double ms0, const int *b, int n)
     if (on_line) printf("\"}\n");
 }
 
+#define ERRNO_WAIT_MS 2000
+
 static int removal(int qd, int max_ms, int post_ms)
 {
     if (qd < 1 || qd > MAXQD) { fprintf(stderr, "QD 1..%d\n", MAXQD); return 2; }
@@ -49,17 +51,21 @@ static int removal(int qd, int max_ms, int post_ms)
             reopens++;
             state = 0;
         }
-        while (state == 0 && inflight < qd) {
+        /* After the first failure keep reading the old descriptor, as an app that retries would, until a read
+         * fails with an errno (or ERRNO_WAIT_MS passed): a 0-byte read is only EOF, not a clear error. */
+        int retrying = state == 1 && t_errno < 0 && now_ms() - t_err < ERRNO_WAIT_MS;
+        while ((state == 0 || retrying) && inflight < qd) {
             int slot = inflight; /* slots are interchangeable: the buffer is never read */
             prep(&cbs[slot], fd, slot, blocks);
             p[0] = &cbs[slot];
             if (io_submit_(ctx, 1, p) == 1) { inflight++; continue; }
             errors++;
+            retrying = 0;
             if (t_errno < 0) { t_errno = now_ms(); errno_first = errno; }
             if (t_err < 0) { t_err = now_ms(); first_errno = errno; err_where = "io_submit"; }
             state = 1;
         }
-        if (inflight == 0 && state == 1) {
+        if (inflight == 0 && state == 1 && !retrying) {
             io_destroy_(ctx);
             close(fd);
             fd = -1;
@@ -67,6 +73,7 @@ static int removal(int qd, int max_ms, int post_ms)
             state = 2;
             continue;
         }
+        if (inflight == 0) continue;
         struct timespec to = { 0, 20 * 1000 * 1000 };
         long n = io_getevents_(ctx, 1, inflight, ev, &to);
         if (n < 0) { if (errno == EINTR) continue; perror("io_getevents"); return 1; }
