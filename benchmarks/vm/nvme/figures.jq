@@ -32,7 +32,7 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b) | r(
   side("ours") as $o | side("kernel") as $k
   | {
       run: $ARGS.named.run,
-      run_short: ($ARGS.named.run | split(", log")[0]),
+      run_short: ($ARGS.named.run | split(", log")[0] | split(", load")[0] | gsub("_"; "\\_")),
       qd: ($o.iops.qd // $k.iops.qd),
       sides: {ours: $o, kernel: $k},
       marker_rtt_ms: {pings: ([$rtt | to_entries[] | select(.key | startswith("ping")) | .value] | sort),
