@@ -8,7 +8,7 @@
 # writes a marker to ttyS1 (stamped here by `nvme-kbench stamp`) and sends device_del, then device_add 1 s after
 # QEMU's DEVICE_DELETED. For the kernel side drivers_autoprobe stays 1 (the nvme driver takes the controller back
 # by itself); for ours it is 0 and the agent binds vfio-pci on the ADD (as a udev rule would).
-# Kernel command line: hp.qd=QD hp.latn=N hp.iopsms=MS hp.maxms=MS hp.postms=MS hp.sides="kernel ours".
+# Kernel command line: hp.qd=QD hp.latn=N hp.iopsms=MS hp.maxms=MS hp.postms=MS hp.sides=kernel,ours hp.errnowait=MS.
 nvme_bdf() { # the NVMe controller's address (class 01:08:02), whatever bus number the kernel gave its root port
     for d in /sys/bus/pci/devices/*; do
         [ "$(cat "$d/class" 2>/dev/null)" = 0x010802 ] && { basename "$d"; return 0; }
@@ -22,6 +22,7 @@ LATN=$(arg latn); [ -n "$LATN" ] || LATN=2000
 IOPSMS=$(arg iopsms); [ -n "$IOPSMS" ] || IOPSMS=3000
 MAXMS=$(arg maxms); [ -n "$MAXMS" ] || MAXMS=60000
 POSTMS=$(arg postms); [ -n "$POSTMS" ] || POSTMS=500
+ERRNOWAIT=$(arg errnowait); [ -n "$ERRNOWAIT" ] || ERRNOWAIT=0
 SIDES=$(arg sides | tr ',' ' '); [ -n "$SIDES" ] || SIDES="kernel ours"
 
 mkdir -p /dev/hugepages
@@ -46,7 +47,7 @@ for side in $SIDES; do
         mark "kernel-start"
         nvme-kbench lat "$LATN"
         nvme-kbench iops "$QD" "$IOPSMS"
-        nvme-kbench removal "$QD" "$MAXMS" "$POSTMS"
+        nvme-kbench removal "$QD" "$MAXMS" "$POSTMS" "$ERRNOWAIT"
         mark "kernel-end rc=$?" ;;
     ours)
         echo 0 >/sys/bus/pci/drivers_autoprobe

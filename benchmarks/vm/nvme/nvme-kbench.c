@@ -6,10 +6,11 @@
  *
  *   nvme-kbench lat N                   QD1 4 KiB random pread latency, N ops (after 50 warm-up ops)
  *   nvme-kbench iops QD MS              QD 4 KiB random reads through Linux AIO (raw io_submit), MS ms
- *   nvme-kbench removal QD MAX_MS POST_MS
- *        QD 4 KiB random reads without end, every completion counted in a per-ms bucket; the first error is
- *        stamped (errno), the device closed, then /dev/nvme*n1 reopened in a loop until a read succeeds (stamped);
- *        ends POST_MS after that, or after MAX_MS
+ *   nvme-kbench removal QD MAX_MS POST_MS [ERRNO_WAIT_MS]
+ *        QD 4 KiB random reads without end, every completion counted in a per-ms bucket; the first failed read is
+ *        stamped (a 0-byte read or an errno), the device closed (after up to ERRNO_WAIT_MS more reads on the old
+ *        descriptor waiting for an errno; default 0), then /dev/nvme*n1 reopened in a loop until a read succeeds
+ *        (stamped); ends POST_MS after that, or after MAX_MS
  *   nvme-kbench stamp TTY               marker reader: every line from TTY (raw, 115200) is stamped the moment
  *                                       read() returns it, printed, and echoed back ("ack LINE") for the host's RTT
  * The device is the first /sys/block/nvme*n1 (the kernel may name the re-added controller nvme1).
@@ -181,8 +182,9 @@ int main(int argc, char **argv)
     rng ^= (uint64_t)getpid() << 20;
     if (argc == 3 && !strcmp(argv[1], "lat")) return lat(atoi(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "iops")) return iops(atoi(argv[2]), atoi(argv[3]));
-    if (argc == 5 && !strcmp(argv[1], "removal")) return removal(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "removal"))
+        return removal(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     if (argc == 3 && !strcmp(argv[1], "stamp")) return stamp(argv[2]);
-    fprintf(stderr, "usage: nvme-kbench lat N | iops QD MS | removal QD MAX_MS POST_MS | stamp TTY\n");
+    fprintf(stderr, "usage: nvme-kbench lat N | iops QD MS | removal QD MAX_MS POST_MS [ERRNO_WAIT_MS] | stamp TTY\n");
     return 2;
 }
