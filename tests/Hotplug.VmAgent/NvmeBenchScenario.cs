@@ -73,7 +73,9 @@ internal static class NvmeBenchScenario
             return Fail("could not bind the re-added controller to vfio-pci", run);
         if (!WaitFor(events, DeviceEventType.Bound, timeout, out _))
             return Fail("no BOUND after the bind", run);
+        double boundEventMs = Report.NowMs();
         dev = (PciDevice)eal.HotplugAdd("pci", bdf);
+        double hotplugAddMs = Report.NowMs();
         // DmaFor gives the same allocator back (its buffers at the same IOVAs) and turns bus mastering on again
         // on the new function: without it the controller cannot fetch its admin queue (CSTS.CFS during IDENTIFY).
         if (!ReferenceEquals(pci.DmaFor(dev), dma))
@@ -95,6 +97,8 @@ internal static class NvmeBenchScenario
             w.WriteNumber("detached_ms", Math.Round(detachedMs, 3));
             w.WriteNumber("add_event_ms", Math.Round(addMs, 3));
             w.WriteNumber("bound_ms", Math.Round(boundMs, 3));
+            w.WriteNumber("bound_event_ms", Math.Round(boundEventMs, 3));
+            w.WriteNumber("hotplug_add_ms", Math.Round(hotplugAddMs, 3));
             w.WriteNumber("reopened_ms", Math.Round(attachedMs, 3));
             w.WriteNumber("first_ok_ms", Math.Round(run.FirstOkMs, 3));
             w.WriteNumber("ok_before", run.OkBefore);

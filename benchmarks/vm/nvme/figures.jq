@@ -27,7 +27,9 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b) | r(
         reopened_after_add_ms: (if $rd and $add and $rd.reopened_ms > 0 then ($rd.reopened_ms - $add) | r(1) else null end),
         device_deleted_after_del_ms: (if $hdel then ($deleted | map(select(. > $hdel)) | first) as $d
             | (if $d then (($d - $hdel) * 1000) | r(1) else null end) else null end),
-        marker_rtt_ms: {del: $rtt["del " + s], add: $rtt["add " + s]}
+        marker_rtt_ms: {del: $rtt["del " + s], add: $rtt["add " + s]},
+        steps_after_add_ms: (if $rd and $add then ($rd | to_entries | map(select((.key | test("_event_ms$|^bound_ms$|^hotplug_add_ms$|^reopened_ms$|^first_ok_ms$")) and .value > 0)
+            | {key: .key, value: ((.value - $add) | r(1))}) | from_entries) else null end)
       };
   side("ours") as $o | side("kernel") as $k
   | {
