@@ -13,11 +13,14 @@
 # Prints the figures table (ours, kernel, ratio) on stdout; also writes OUT_JSON, the per-ms data
 # (artifacts/bench/nvme-removal.tsv) and the plot (gnuplot; gnuplot-nox is installed if missing).
 #
-# The anchor: just before each QMP device_del / device_add the host writes a marker line to the guest's second
-# serial port (ttyS1); nvme-kbench's stamp reader stamps it on the guest's CLOCK_MONOTONIC, the clock both sides
-# stamp their I/O with, and echoes it back: the stamp lies between the host's write and the echo's arrival, so
-# that round trip (reported) bounds its error. Every console / QMP / marker-port line is also stamped on arrival
-# with the host's clock (bash $EPOCHREALTIME) in the raw log.
+# The anchor: device_del / device_add are placed on the guest's CLOCK_MONOTONIC (the clock both sides stamp
+# their I/O with) through the guest-minus-host clock offset. The host writes lines to the guest's second serial
+# port (ttyS1): a ping every ~200 ms, and a marker just before each QMP device_del / device_add; nvme-kbench's
+# stamp reader (SCHED_FIFO) stamps each on the guest's clock and echoes it back. Each stamp lies between the
+# host's write and the echo's arrival, so each line bounds the offset to an interval; figures.jq intersects them
+# all and maps the host's send times through it: the intersection's width is the anchor's error bound
+# (reported). Every console / QMP / marker-port line is stamped on arrival with the host's clock (bash
+# $EPOCHREALTIME) in the raw log.
 #
 # Needs qemu-system-x86 (TCG), root (apt-get, build-image.sh), the .NET 10 SDK, jq. Writes only under the
 # ignored cache (.vm-cache/nvme-bench-runs/), artifacts/bench/ and the plot. The guest does all binding;
@@ -109,7 +112,7 @@ exec {CON}< <(exec tail -n +1 -f "$LOGF")
 TAILPID=$!
 now_ms() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 )); }
 deadline=$(( $(now_ms) + TOTAL_TIMEOUT * 1000 ))
-side="" pulled=0 add_at=0 pings=0 ok=0 pend="" deleted0=0
+side="" pulled=0 add_at=0 pings=0 next_ping=0 ok=0 pend="" deleted0=0
 deleted() { grep -c '"event": "DEVICE_DELETED"' "$LOGF" || true; }
 while :; do
     [ "$(now_ms)" -gt "$deadline" ] && { log "timeout after ${TOTAL_TIMEOUT}s"; break; }
@@ -134,10 +137,12 @@ while :; do
     if [ "$pulled" = 1 ] && [ "$add_at" = 0 ] && [ "$(deleted)" -gt "$deleted0" ]; then
         add_at=$(( $(now_ms) + ADD_AFTER_MS )); log "DEVICE_DELETED ($side)"
     fi
-    # Round-trip pings to the marker port while the guest waits after boot (the marker error's scale).
-    if [ "$pings" -ge 1 ] && [ "$pings" -le 8 ]; then
+    # Round-trip pings to the marker port every ~200 ms from the stamper's start: each gives an interval for the
+    # guest-clock minus host-clock offset (figures.jq intersects them to place device_del / device_add on the
+    # guest's clock, with the interval's width as the error bound).
+    if [ "$pings" -ge 1 ] && [ "$(now_ms)" -ge "$next_ping" ]; then
         t=$EPOCHREALTIME; printf 'ping %d\n' "$pings" >&$MK; host "$t" "sent ping $pings"
-        pings=$((pings + 1)); sleep 0.05
+        pings=$((pings + 1)); next_ping=$(( $(now_ms) + 200 ))
     fi
     if [ "$add_at" -gt 0 ] && [ "$(now_ms)" -ge "$add_at" ]; then
         marked_qmp "add $side" "{\"execute\":\"device_add\",\"arguments\":{$NVME_ARGS}}"

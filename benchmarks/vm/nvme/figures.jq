@@ -7,10 +7,24 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b) | r(
 | (map(select(.t == "rtt")) | map({key: .text, value: .rtt_ms}) | from_entries) as $rtt
 | (map(select(.t == "sent")) | map({key: .text, value: .host}) | from_entries) as $sent
 | (map(select(.t == "deleted")) | map(.host)) as $deleted
-| def side(s):
+# The guest-minus-host clock offset (ms): each echoed line (ping or marker) was stamped by the guest between the
+# host's write (hs) and the echo's arrival (hs + rtt), so the offset is in [g - hs - rtt, g - hs]. For each
+# device_del / device_add, intersect the intervals of the lines sent within 5 s of it (no drift to speak of over
+# that span) and map the host's send time through the middle: on the guest's clock, +/- half the width.
+| ([$mark | to_entries[] | select($sent[.key] != null and $rtt[.key] != null)
+    | {hs: $sent[.key], lo: (.value - ($sent[.key] * 1000 + $rtt[.key])), hi: (.value - $sent[.key] * 1000)}]) as $iv
+| def anchor(text):
+    if $sent[text] == null then {ms: $mark[text], err: null, lines: 0, how: "none"}
+    else ($iv | map(select((.hs - $sent[text]) | fabs < 5))) as $near
+      | ($near | map(.lo) | max) as $lo | ($near | map(.hi) | min) as $hi
+      | if ($near | length) > 0 and $lo <= $hi
+        then {ms: (($sent[text] * 1000 + ($lo + $hi) / 2) | r(3)), err: ((($hi - $lo) / 2) | r(2)), lines: ($near | length), how: "offset"}
+        else {ms: $mark[text], err: $rtt[text], lines: 0, how: "marker stamp"} end
+    end;
+def side(s):
     ($all | map(select(.side == s))) as $l
     | ($l | map(select(.t == "removal-done")) | first) as $rd
-    | $mark["del " + s] as $del | $mark["add " + s] as $add
+    | anchor("del " + s) as $adel | anchor("add " + s) as $aadd | $adel.ms as $del | $aadd.ms as $add
     | ($sent["del " + s]) as $hdel
     | {
         lat: ($l | map(select(.t == "lat")) | first),
@@ -28,6 +42,9 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b) | r(
         device_deleted_after_del_ms: (if $hdel then ($deleted | map(select(. > $hdel)) | first) as $d
             | (if $d then (($d - $hdel) * 1000) | r(1) else null end) else null end),
         marker_rtt_ms: {del: $rtt["del " + s], add: $rtt["add " + s]},
+        anchor: {del: $adel, add: $aadd},
+        marker_stamp_lag_ms: {del: (if $mark["del " + s] and $del then ($mark["del " + s] - $del) | r(1) else null end),
+                              add: (if $mark["add " + s] and $add then ($mark["add " + s] - $add) | r(1) else null end)},
         steps_after_add_ms: (if $rd and $add then ($rd | to_entries | map(select((.key | test("_event_ms$|^bound_ms$|^hotplug_add_ms$|^reopened_ms$|^first_ok_ms$")) and .value > 0)
             | {key: .key, value: ((.value - $add) | r(1))}) | from_entries) else null end)
       };
@@ -37,6 +54,8 @@ def ratio(a; b): if a == null or b == null or b == 0 then null else (a / b) | r(
       run_short: ($ARGS.named.run | split(", log")[0] | split(", load")[0] | gsub("_"; "\\_")),
       qd: ($o.iops.qd // $k.iops.qd),
       sides: {ours: $o, kernel: $k},
+      anchor_error_ms: ([$o.anchor.del.err, $o.anchor.add.err, $k.anchor.del.err, $k.anchor.add.err] | max),
+      anchor_methods: ([$o.anchor.del.how, $o.anchor.add.how, $k.anchor.del.how, $k.anchor.add.how] | unique),
       marker_rtt_ms: {pings: ([$rtt | to_entries[] | select(.key | startswith("ping")) | .value] | sort),
                       markers: ([$rtt | to_entries[] | select(.key | startswith("ping") | not) | .value] | sort)},
       figures: [

@@ -24,11 +24,10 @@ awk '$2 == "host" && $3 == "sent" { k = $0; sub(/^[^ ]+ host sent /, "", k); sen
 jq -s --arg run "$RUNTXT" -f "$HERE/figures.jq" "$J" >"$OUT"
 
 # Per-ms completions: "side rel_ms count", then one dense row per ms (missing = 0).
-jq -r -s '
-  (map(select(.t == "mark")) | map({key: .text, value: .ms}) | from_entries) as $m
-  | .[] | select(.t == "buckets") | . as $b
+jq -r -s --slurpfile res "$OUT" '
+  .[] | select(.t == "buckets") | . as $b
   | ($b.c | split(",")[] | split(":")) as [$i, $n]
-  | "\($b.side) \((($b.ms0 + ($i | tonumber) - $m["del " + $b.side]) | floor)) \($n)"' "$J" >"$J.rows"
+  | "\($b.side) \((($b.ms0 + ($i | tonumber) - $res[0].sides[$b.side].del_ms) | floor)) \($n)"' "$J" >"$J.rows"
 {
     printf 'ms_from_device_del\tours\tkernel\n'
     awk '{ c[$1, $2] += $3; if (!seen || $2 < lo) lo = $2; if (!seen || $2 > hi) hi = $2; seen = 1 }
@@ -53,4 +52,5 @@ jq -r '"\nNVMe peer benchmark (\(.run))\n"' "$OUT"
 jq -r '(["figure", "ours", "kernel", "ours/kernel"] | @tsv),
   (.figures[] | [.name, (.ours // "-" | tostring), (.kernel // "-" | tostring), (.ratio // "-" | tostring)] | @tsv)' "$OUT" \
     | column -t -s $'\t'
-jq -r '"\nmarker round trip (host write -> guest stamp -> echo back), ms: \(.marker_rtt_ms | tostring)"' "$OUT"
+jq -r '"\nanchor (device_del / device_add on the guest clock): \(.anchor_methods | join(", ")), error at most +/- \(.anchor_error_ms) ms; marker stamp lag behind it, ms: ours \(.sides.ours.marker_stamp_lag_ms | tostring), kernel \(.sides.kernel.marker_stamp_lag_ms | tostring)",
+  "marker-port round trips (host write -> guest stamp -> echo back), ms: pings \(.marker_rtt_ms.pings | length) from \(.marker_rtt_ms.pings | min) to \(.marker_rtt_ms.pings | max), markers \(.marker_rtt_ms.markers | tostring)"' "$OUT"
