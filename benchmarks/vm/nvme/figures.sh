@@ -45,7 +45,7 @@ gnuplot -e "tsv='$TSV'; svg='$SVG'; \
   add_o=$(val '.sides.ours.add_rel_ms // 0'); add_k=$(val '.sides.kernel.add_rel_ms // 0'); \
   err_o=$(val '.sides.ours.outage_del_ms // 0'); err_k=$(val '.sides.kernel.outage_del_ms // 0'); \
   ok_o=$(val '.sides.ours.first_ok_rel_ms // 0'); ok_k=$(val '.sides.kernel.first_ok_rel_ms // 0'); \
-  qd=$(val '.qd'); run='$(val '.run_short')'" "$HERE/plot.gp"
+  qd=$(val '.qd'); aerr=$(val '.anchor_error_ms // 0'); run='$(val '.run_short')'" "$HERE/plot.gp"
 echo "figures: plot $SVG" >&2
 
 jq -r '"\nNVMe peer benchmark (\(.run))\n"' "$OUT"

@@ -1,5 +1,5 @@
 # gnuplot script of the NVMe peer benchmark (called by figures.sh with -e setting tsv, svg, add_o, add_k,
-# err_o, err_k, ok_o, ok_k, qd, run): completed 4 KiB reads per ms around device_del and device_add, ours on top,
+# err_o, err_k, ok_o, ok_k, qd, run, aerr): completed 4 KiB reads per ms around device_del and device_add, ours on top,
 # the kernel's nvme driver below, one time axis (ms from each side's device_del marker).
 set terminal svg size 1000,640 dynamic font "Helvetica,12" background rgb "white"
 set output svg
@@ -29,7 +29,7 @@ unset arrow
 unset label
 
 set title "kernel: nvme driver, /dev/nvme0n1 O\\_DIRECT, Linux AIO (reopened after the re-add)"
-set xlabel "ms from device\\_del (each side's own; guest CLOCK\\_MONOTONIC, marker-stamped)"
+set xlabel sprintf("ms from device\\_del (each side's own, on the guest's CLOCK\\_MONOTONIC through the guest-host clock offset, ±%.1f ms)", aerr)
 eval mark(0, "device\\_del", "#b00000")
 eval mark(add_k, "device\\_add", "#006000")
 eval sprintf("set label 'first error +%.1f ms' at %g, graph 0.80 left offset 0.3,0 font ',10'", err_k, err_k)
