@@ -17,9 +17,9 @@
 # their I/O with) through the guest-minus-host clock offset. The host writes lines to the guest's second serial
 # port (ttyS1): a ping every ~200 ms, and a marker just before each QMP device_del / device_add; nvme-kbench's
 # stamp reader (SCHED_FIFO) stamps each on the guest's clock and echoes it back. Each stamp lies between the
-# host's write and the echo's arrival, so each line bounds the offset to an interval; figures.jq intersects them
-# all and maps the host's send times through it: the intersection's width is the anchor's error bound
-# (reported). Every console / QMP / marker-port line is stamped on arrival with the host's clock (bash
+# host's write and the echo's arrival, so each line bounds the offset to an interval; figures.jq intersects those
+# sent within 5 s of each QMP command and maps the command's send time through the middle: half the width is
+# the anchor's error bound (reported). Every console / QMP / marker-port line is stamped on arrival with the host's clock (bash
 # $EPOCHREALTIME) in the raw log.
 #
 # Needs qemu-system-x86 (TCG), root (apt-get, build-image.sh), the .NET 10 SDK, jq. Writes only under the
