@@ -5,7 +5,7 @@
 # The QEMU NVMe controller "nvme1" sits alone behind root port rp2 (guest 0000:01:00.0; found by class). The kernel's nvme driver (built in) takes it at
 # boot: first the kernel side (nvme-kbench on /dev/nvme0n1, O_DIRECT), then ours (the agent binds the controller
 # to vfio-pci and runs nvme-bench). Each side ends with a removal run: when it prints "removal-running" the host
-# writes a marker to ttyS1 (stamped here by `nvme-kbench stamp`) and sends device_del, then device_add 1 s after
+# writes a marker to ttyS1 (stamped here by `hpguest marks`) and sends device_del, then device_add 1 s after
 # QEMU's DEVICE_DELETED. For the kernel side drivers_autoprobe stays 1 (the nvme driver takes the controller back
 # by itself); for ours it is 0 and the agent binds vfio-pci on the ADD (as a udev rule would).
 # Kernel command line: hp.qd=QD hp.latn=N hp.iopsms=MS hp.maxms=MS hp.postms=MS hp.sides=kernel,ours hp.errnowait=MS.
@@ -28,7 +28,7 @@ SIDES=$(arg sides | tr ',' ' '); [ -n "$SIDES" ] || SIDES="kernel ours"
 mkdir -p /dev/hugepages
 mount -t hugetlbfs nodev /dev/hugepages
 mark "guest kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) qd=$QD latn=$LATN iopsms=$IOPSMS postms=$POSTMS sides=$SIDES"
-nvme-kbench stamp /dev/ttyS1 &
+hpguest marks /dev/ttyS1 &
 STAMP=$!
 
 n=0

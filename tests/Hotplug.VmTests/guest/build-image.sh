@@ -7,7 +7,7 @@
 #
 # Output (stdout, last lines): KEY=VALUE lines, among them IMAGE_DIR, KERNEL, INITRD, KERNEL_VERSION.
 # The image goes to <cache>/image (default cache: <repo>/.vm-cache, ignored by git) and is rebuilt only
-# when its inputs change: this script, init.sh, hpguest.c, the resolved package versions and the
+# when its inputs change: this script, init.sh, hpguest.c (+ hpguest-marks.h), the resolved package versions and the
 # agent directory's contents. The extracted kernel and the built igb_uio.ko are cached per kernel package
 # version under <cache>/kernel/.
 #
@@ -141,7 +141,7 @@ agent_hash() {
     (cd "$AGENT_DIR" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
 }
 HASH=$( {
-    sha256sum "$HERE/build-image.sh" "$HERE/init.sh" "$HERE/hpguest.c" | cut -d' ' -f1
+    sha256sum "$HERE/build-image.sh" "$HERE/init.sh" "$HERE/hpguest.c" "$HERE/hpguest-marks.h" | cut -d' ' -f1
     echo "$VERSIONS"
     echo "agent=$(agent_hash)"
 } | sha256sum | cut -d' ' -f1)

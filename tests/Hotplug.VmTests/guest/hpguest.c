@@ -9,6 +9,7 @@
  *        prints every kernel uevent as a JSON line until one matches (or the timeout passes);
  *        the first line, {"t":"uevents-ready"}, says the socket is bound.
  *        Exit 0 when the match was seen (or no match was asked for), 3 on timeout.
+ *   hpguest marks TTY                            the benchmarks' marker reader (hpguest-marks.h)
  *   hpguest stamp TAG                            copies stdin to stdout line by line, each line prefixed with
  *        "TAG <monotonic ms> " taken when the line arrived (another program's log on the guest's clock)
  *
@@ -23,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +68,7 @@ static volatile uint32_t *map_bar(const char *path, unsigned long off, int *fd_o
 
 static int uevents(int argc, char **argv)
 {
-    if (argc < 1) { fprintf(stderr, "usage: uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG\n"); return 2; }
+    if (argc < 1) { fprintf(stderr, "usage: uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG | marks TTY\n"); return 2; }
     long timeout = strtol(argv[0], NULL, 0);
     const char *want_action = argc > 1 ? argv[1] : NULL;
     const char *want_subsys = argc > 2 ? argv[2] : NULL;
@@ -141,6 +144,8 @@ static int stamp(const char *tag)
     return 0;
 }
 
+#include "hpguest-marks.h"
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -165,7 +170,9 @@ int main(int argc, char **argv)
         return uevents(argc - 2, argv + 2);
     if (!strcmp(argv[1], "stamp") && argc == 3)
         return stamp(argv[2]);
+    if (!strcmp(argv[1], "marks") && argc == 3)
+        return marks(argv[2]);
 usage:
-    fprintf(stderr, "usage: hpguest now | bar-read FILE OFF | bar-write FILE OFF VAL | uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG\n");
+    fprintf(stderr, "usage: hpguest now | bar-read FILE OFF | bar-write FILE OFF VAL | uevents TIMEOUT_MS [ACTION SUBSYSTEM [DEVPATH_SUFFIX]] | stamp TAG | marks TTY\n");
     return 2;
 }

@@ -1,9 +1,10 @@
-/* nvme-kbench stamp: part of nvme-kbench.c (included there; one job per file).
- * The host writes a marker line to the guest's second serial port just before each QMP device_del / device_add;
- * this reader stamps it on the guest's CLOCK_MONOTONIC the moment read() returns the newline, prints it, and
- * echoes "ack LINE" back, so the host can bound the stamp's error by the round trip it measures. */
+/* hpguest marks: part of hpguest.c (included there; one job per file).
+ * A VM benchmark's host writes lines to the guest's second serial port: pings, and a marker just before each QMP
+ * device_del / device_add. This reader stamps each on the guest's CLOCK_MONOTONIC the moment read() returns the
+ * newline, prints it as a JSON line, and echoes "ack LINE" back, so the host can bound the guest-minus-host clock
+ * offset by the round trip it measures (benchmarks/vm/run-nvme-bench.sh, run-vm-bench.sh). */
 
-static int stamp(const char *tty)
+static int marks(const char *tty)
 {
     /* Real-time priority: the reader runs the moment the serial interrupt has delivered the line, ahead of the
      * I/O loops it is timing (what is left is the emulated UART and the host scheduling the vCPU). */
