@@ -1,16 +1,16 @@
 #!/bin/sh
 # Guest side of the VM benchmark (run once by init.sh through hp.run=/bench/guest-bench.sh; everything
-# goes to the console, ttyS0, where the host stamps each line as it arrives).
+# goes to the console, ttyS0; every line that times a step carries the guest's CLOCK_MONOTONIC: our agent's
+# JSON "ms", testpmd's lines through `hpguest stamp TP`, the uevents through `hpguest uevents`).
 #
-# Devices (plugged by the host at boot): the QEMU e1000 "dut" at rp1 (0000:01:00.0) for DPDK, and the
-# edu device "edu" at rp2 (0000:02:00.0) for our agent. Kernel command line: hp.cycles=N,
-# hp.scen=a,b,... (dpdk-igb_uio, dpdk-vfio-pci, ours-igb_uio, ours-vfio-pci).
+# Device (plugged by the host at boot): the QEMU e1000 "dut" at rp1 (0000:01:00.0), for DPDK and for our agent
+# alike. The marker port: ttyS1, read by `hpguest marks` (the host's device_del / device_add on the guest clock).
+# Kernel command line: hp.cycles=N, hp.scen=a,b,... (dpdk-igb_uio, dpdk-vfio-pci, ours-igb_uio, ours-vfio-pci).
 #
 # Protocol: lines "HPB <what> ..." mark the steps; the host pulls and plugs the devices (QMP) when it
 # sees testpmd's "Press enter to exit" or the agent's "attached"/"reattached". The guest never does the
 # removal itself.
 DUT=0000:01:00.0
-EDU=0000:02:00.0
 DEV=/sys/bus/pci/devices
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
 mark() { echo "HPB $*"; }
@@ -53,6 +53,8 @@ mark "guest kernel=$(uname -r) hugepages=$(cat /sys/kernel/mm/hugepages/hugepage
 # Every kernel uevent, stamped with the guest's monotonic clock (the first kernel signal of a removal).
 hpguest uevents 86400000 &
 UEV=$!
+hpguest marks /dev/ttyS1 &
+MARKS=$!
 sleep 0.3
 
 dpdk_cycle() { # driver cycle
@@ -62,12 +64,15 @@ dpdk_cycle() { # driver cycle
         igb_uio) mem="--iova-mode=pa -m 64" ;;
         *) mem="--iova-mode=va --no-huge -m 96" ;;
     esac
-    rm -f /tmp/tp.in; mkfifo /tmp/tp.in
+    rm -f /tmp/tp.in /tmp/tp.out; mkfifo /tmp/tp.in /tmp/tp.out
     exec 7<>/tmp/tp.in
+    # testpmd's lines (stdout, line-buffered by linebuf.so, and the EAL log on stderr) stamped on the guest clock.
+    hpguest stamp TP </tmp/tp.out &
+    stamper=$!
     mark "dpdk-start driver=$drv cycle=$2"
     # stdin is the FIFO: testpmd forwards until it reads a line ("Press enter to exit").
-    dpdk-testpmd -l 0-1 -n 1 -d /dpdk/pmds -a $DUT --log-level=lib.eal:debug --no-telemetry $mem -- \
-        --hot-plug --forward-mode=io --auto-start --total-num-mbufs=2048 --rxq=1 --txq=1 <&7 &
+    LD_PRELOAD=/bench/linebuf.so dpdk-testpmd -l 0-1 -n 1 -d /dpdk/pmds -a $DUT --log-level=lib.eal:debug --no-telemetry $mem -- \
+        --hot-plug --forward-mode=io --auto-start --total-num-mbufs=2048 --rxq=1 --txq=1 <&7 >/tmp/tp.out 2>&1 &
     tp=$!
     n=0
     while [ -e $DEV/$DUT ]; do
@@ -91,14 +96,15 @@ dpdk_cycle() { # driver cycle
         sleep 0.02
     done
     wait $tp; rc=$?
+    wait $stamper
     exec 7>&-
     mark "dpdk-end driver=$drv cycle=$2 rc=$rc"
 }
 
 ours() { # driver
-    bind $EDU "$1" || return 1
+    bind $DUT "$1" || return 1
     mark "ours-start driver=$1 cycles=$CYCLES"
-    /agent/hotplug-vm-agent hotplug $EDU "$1" "$CYCLES"
+    /agent/hotplug-vm-agent hotplug $DUT "$1" "$CYCLES" e1000
     mark "ours-end driver=$1 rc=$?"
 }
 
@@ -111,5 +117,5 @@ for s in $SCEN; do
         *) mark "error unknown scenario $s" ;;
     esac
 done
-kill $UEV 2>/dev/null
+kill $UEV $MARKS 2>/dev/null
 mark "all-done"

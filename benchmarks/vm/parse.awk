@@ -1,87 +1,110 @@
-# Turns the stamped log of run-vm-bench.sh ("<host epoch s> <con|qmp|host> <line>", read TWICE:
-# `awk -f parse.awk LOG LOG`) into rows "side driver cycle step ms", ms from the trigger (our device_del or
-# device_add) by the host's arrival stamps. QEMU's DEVICE_DELETED uses QMP's own timestamp.
-# Steps after device_del: kernel_signal (first uevent or vfio "Relaying device request" line for the
-# device), app_signal (DPDK: its uio fd read error; ours: the library's signal time sig_ms mapped to the
-# host clock, see below), remove (DPDK "has been removed!", ours REMOVE event), closed (DPDK "Port N is
-# closed"), detached (DPDK "Device is detached", ours "detached"), deleted (QEMU DEVICE_DELETED).
-# After device_add: kernel_add (pci add uevent), added (DPDK "has been added!", ours ADD), attached
-# (DPDK "is attached" (never seen), ours "reattached").
-# Guest clock -> host clock: offset = min(host arrival - guest "ms") over every line that carries one
-# (the least-delayed line bounds it); used only for ours' app_signal. sig_to_callback (ours) is
-# measured on the guest clock alone: the REMOVE event's "ms" minus its "sig_ms".
+# Turns the stamped log of run-vm-bench.sh ("<host epoch s> <con|qmp|mk|host> <line>", read TWICE:
+# `awk -f parse.awk LOG LOG`) into rows "side driver cycle step ms", ms from the trigger (device_del or
+# device_add) on the GUEST's clock (CLOCK_MONOTONIC), the clock both sides' lines carry: ours its JSON "ms",
+# DPDK's testpmd lines the stamp of `hpguest stamp TP` ("TP <ms> <line>"), the kernel's uevents hpguest's "ms".
+# The trigger's moment on that clock: the host writes lines to the guest's second serial port (pings every
+# 200 ms, a marker just before each QMP command); `hpguest marks` stamps each on the guest's clock and echoes
+# it. A line's stamp lies between the host's write and the echo's arrival, which bounds the guest-minus-host
+# offset to [g - ack, g - sent]; the lines sent within 5 s of the trigger are intersected and the host's send
+# time of the QMP command is mapped through the middle. Rows "anchor_err" give the half-width (ms).
+# Steps after device_del: kernel_signal (first uevent of the device), app_signal (ours: the library's signal
+# time sig_ms; DPDK: its uio fd read error line), remove (DPDK "has been removed", ours the REMOVE callback),
+# closed (DPDK "Port N is closed"), detached (DPDK "Device is detached", ours "detached": the detach returned,
+# the device released), deleted (QEMU DEVICE_DELETED, host clock: its QMP timestamp minus our send time),
+# sig_to_callback (ours: REMOVE "ms" minus its "sig_ms"). After device_add: kernel_add (pci add uevent),
+# added (DPDK "has been added!", ours ADD), attached (DPDK "is attached" (never seen), ours "reattached").
 function ms_field(s, key,    m) {
     if (!match(s, "\"" key "\":[0-9.]+")) return -1
     m = substr(s, RSTART, RLENGTH); sub(/^[^:]*:/, "", m)
     return m + 0
 }
+function str_field(s, key,    m) {
+    if (!match(s, "\"" key "\":\"[^\"]*\"")) return ""
+    m = substr(s, RSTART, RLENGTH); sub(/^[^:]*:"/, "", m); sub(/"$/, "", m)
+    return m
+}
 function text_of(line) { sub(/^[^ ]+ [^ ]+ /, "", line); return line }
-function step(name, t) {
-    if (side == "" || trig == "" || (name in seen)) return
+function emit(name, v) { printf "%s\t%s\t%d\t%s\t%.3f\n", side, drv, cyc, name, v }
+function step(name, g) {
+    if (side == "" || trig == "" || (name in seen) || !have_anchor) return
     seen[name] = 1
-    printf "%s\t%s\t%d\t%s\t%.3f\n", side, drv, cyc, name, (t - t0) * 1000
+    emit(name, g - g0)
+}
+# The trigger (host send time t, s) on the guest clock (ms), from the echoed lines sent within 5 s of it.
+function anchor(t,    k, lo, hi, n) {
+    lo = -1e18; hi = 1e18; n = 0
+    for (k in sent) {
+        if (!(k in gst) || !(k in ack) || sent[k] < t - 5 || sent[k] > t + 5) continue
+        if (gst[k] - ack[k] * 1000 > lo) lo = gst[k] - ack[k] * 1000
+        if (gst[k] - sent[k] * 1000 < hi) hi = gst[k] - sent[k] * 1000
+        n++
+    }
+    if (n == 0 || lo > hi) { have_anchor = 0; return }
+    have_anchor = 1; g0 = t * 1000 + (lo + hi) / 2; anchor_err = (hi - lo) / 2
 }
 NR == FNR {
-    if ($2 == "con" && (g = ms_field($0, "ms")) >= 0 && $0 ~ /"t":"/) {
-        o = $1 * 1000 - g
-        if (!have_off || o < off) { off = o; have_off = 1 }
-    }
+    txt = text_of($0)
+    if ($2 == "host" && txt ~ /^sent /) { k = txt; sub(/^sent /, "", k); sent[k] = $1 + 0 }
+    else if ($2 == "mk" && txt ~ /^ack /) { k = txt; sub(/^ack /, "", k); if (!(k in ack)) ack[k] = $1 + 0 }
+    else if ($2 == "con" && txt ~ /"t":"mark"/) gst[str_field(txt, "text")] = ms_field(txt, "ms")
     next
 }
 {
     t = $1 + 0; src = $2; txt = text_of($0)
     if (src == "con" && txt ~ /^HPB dpdk-start/) {
         side = "dpdk"; drv = txt; sub(/.*driver=/, "", drv); sub(/ .*/, "", drv)
-        cyc = txt; sub(/.*cycle=/, "", cyc); cyc += 0; trig = ""; bdf = "01:00.0"; next
+        cyc = txt; sub(/.*cycle=/, "", cyc); cyc += 0; trig = ""; next
     }
     if (src == "con" && txt ~ /^HPB ours-start/) {
         side = "ours"; drv = txt; sub(/.*driver=/, "", drv); sub(/ .*/, "", drv)
-        cyc = 0; trig = ""; bdf = "02:00.0"; next
+        cyc = 0; trig = ""; next
     }
     if (src == "con" && txt ~ /^HPB (dpdk|ours)-end/) { trig = ""; next }
-    if (src == "host" && txt ~ /^device_del/) {
-        if (side == "ours") cyc++
-        trig = "del"; t0 = t; delete seen; next
+    if (src == "host" && txt ~ /^device_(del|add)/) {
+        if (txt ~ /^device_del/ && side == "ours") cyc++
+        trig = txt ~ /^device_del/ ? "del" : "add"; tq = t; delete seen
+        anchor(t)
+        if (have_anchor) emit("anchor_err_" trig, anchor_err)
+        next
     }
-    if (src == "host" && txt ~ /^device_add/) { trig = "add"; t0 = t; delete seen; next }
-    if (trig == "") next
-    if (trig == "del") {
-        if (src == "qmp" && txt ~ /DEVICE_DELETED/) {
+    if (trig == "" || src == "mk" || src == "host") next
+    if (src == "qmp") {
+        if (trig == "del" && txt ~ /DEVICE_DELETED/ && !("deleted" in seen)) {
             s = txt; sub(/.*"seconds": */, "", s); sec = s + 0
             u = txt; sub(/.*"microseconds": */, "", u); us = u + 0
-            step("deleted", sec + us / 1e6)
+            seen["deleted"] = 1; emit("deleted", (sec + us / 1e6 - tq) * 1000)
         }
-        if (src != "con") next
-        if ((txt ~ /"t":"uevent"/ && index(txt, bdf)) || (txt ~ /Relaying device request/ && index(txt, bdf)))
-            step("kernel_signal", t)
+        next
+    }
+    # Console: each line's guest time.
+    if (txt ~ /^TP [0-9.]+ /) { g = txt; sub(/^TP /, "", g); sub(/ .*/, "", g); g += 0; body = txt; sub(/^TP [0-9.]+ /, "", body) }
+    else if ((g = ms_field(txt, "ms")) >= 0) body = txt
+    else next
+    if (trig == "del") {
+        if (txt ~ /"t":"uevent"/ && index(txt, "01:00.0")) step("kernel_signal", g)
         if (side == "dpdk") {
-            if (txt ~ /Error reading from file descriptor/) step("app_signal", t)
-            if (txt ~ /has been removed/) step("remove", t)
-            if (txt ~ /Port [0-9]+ is closed/) step("closed", t)
-            if (txt ~ /Device is detached/) step("detached", t)
+            if (body ~ /Error reading from file descriptor/) step("app_signal", g)
+            if (body ~ /has been removed/) step("remove", g)
+            if (body ~ /Port [0-9]+ is closed/) step("closed", g)
+            if (body ~ /Device is detached/) step("detached", g)
         } else {
-            if (txt ~ /"t":"event"/ && txt ~ /"type":"Remove"/) {
-                sg = ms_field(txt, "sig_ms")
-                if (sg >= 0 && have_off) step("app_signal", (sg + off) / 1000)
-                # Guest clock only: the library's signal -> the REMOVE callback (no host mapping).
-                if (sg >= 0 && !("sig_to_callback" in seen)) {
-                    seen["sig_to_callback"] = 1
-                    printf "%s\t%s\t%d\t%s\t%.3f\n", side, drv, cyc, "sig_to_callback", ms_field(txt, "ms") - sg
-                }
-                step("remove", t)
+            if (body ~ /"t":"event"/ && body ~ /"type":"Remove"/) {
+                sg = ms_field(body, "sig_ms")
+                if (sg >= 0) step("app_signal", sg)
+                if (sg >= 0 && !("sig_to_callback" in seen)) { seen["sig_to_callback"] = 1; emit("sig_to_callback", g - sg) }
+                step("remove", g)
             }
-            if (txt ~ /"t":"detached"/) step("detached", t)
+            if (body ~ /"t":"detached"/) step("detached", g)
         }
     } else {
-        if (src != "con") next
-        if (txt ~ /"t":"uevent"/ && txt ~ /"action":"add"/ && txt ~ /"subsystem":"pci"/ && index(txt, bdf))
-            step("kernel_add", t)
+        if (txt ~ /"t":"uevent"/ && txt ~ /"action":"add"/ && txt ~ /"subsystem":"pci"/ && index(txt, "01:00.0"))
+            step("kernel_add", g)
         if (side == "dpdk") {
-            if (txt ~ /has been added/) step("added", t)
-            if (txt ~ /is attached/) step("attached", t)
+            if (body ~ /has been added/) step("added", g)
+            if (body ~ /is attached/) step("attached", g)
         } else {
-            if (txt ~ /"t":"event"/ && txt ~ /"type":"Add"/) step("added", t)
-            if (txt ~ /"t":"reattached"/) step("attached", t)
+            if (body ~ /"t":"event"/ && body ~ /"type":"Add"/) step("added", g)
+            if (body ~ /"t":"reattached"/) step("attached", g)
         }
     }
 }

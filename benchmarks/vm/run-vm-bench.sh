@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end VM benchmark (issue 7): QMP device_del in a QEMU guest -> first kernel signal -> REMOVE ->
+# End-to-end VM benchmark (issues 7 and 14): QMP device_del in a QEMU guest -> first kernel signal -> REMOVE ->
 # detached/released, and device_add -> re-attach, for DPDK 22.11's `dpdk-testpmd --hot-plug` (io
-# forwarding on a QEMU e1000, net_e1000_em PMD) and for our agent (tests/Hotplug.VmAgent, on QEMU's edu
-# device), both over igb_uio and vfio-pci, in the same guest boot, same kernel, same QMP.
+# forwarding, net_e1000_em PMD) and for our agent (tests/Hotplug.VmAgent's hotplug loop with Hotplug.E1000's
+# port polling receive bursts) on the SAME QEMU e1000, both over igb_uio and vfio-pci, in the same guest boot,
+# same kernel, same QMP.
 #
 #   benchmarks/vm/run-vm-bench.sh [OUT_JSON] [--cycles N] [--scen LIST] [--keep]
 #
 # OUT_JSON defaults to artifacts/bench/vm-results.json (the file benchmarks/run.sh reads; set
 # HOTPLUG_BENCH_VM_CMD=benchmarks/vm/run-vm-bench.sh to have run.sh call this). LIST is a comma-separated
 # subset of dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci (default: all), N the cycles of each
-# (default 3). Timing: every line the guest writes on its console (ttyS0) and every QMP message is stamped
-# on arrival with the host's clock (bash $EPOCHREALTIME) next to the stamp of our own device_del /
-# device_add: the same method as tests/Hotplug.VmTests, and the same for both sides. The guest's
-# monotonic stamps (agent "ms", hpguest uevents "ms") stay in the raw log.
+# (default 3). Timing, the same for both sides, on the GUEST's clock: our agent stamps its lines itself ("ms"),
+# testpmd's output goes through `hpguest stamp TP` (line-buffered by linebuf.so), the kernel's uevents through
+# `hpguest uevents`; device_del / device_add are placed on that clock through pings and markers on the guest's
+# second serial port, echoed by `hpguest marks` (parse.awk says how; its error bound is reported). Every line
+# is also stamped on arrival with the host's clock (bash $EPOCHREALTIME) in the raw log.
 #
 # Needs qemu-system-x86 (TCG), root (apt-get for dpdk-dev, build-image.sh), the .NET 10 SDK (the agent).
 # Writes only under the ignored cache (.vm-cache/bench-runs/) and the JSON file. The guest does its own
@@ -52,7 +54,7 @@ T_IMAGE=$EPOCHREALTIME
 RUN=$CACHE/bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$RUN"
 LOGF=$RUN/events.tlog          # "<host epoch s> <source> <line>", source: con | qmp | host
-for f in con qmp; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
+for f in con qmp mk; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
 : >"$LOGF"
 stamp() { # source: stamps every line of stdin
     local l
@@ -64,18 +66,20 @@ stamp con <"$RUN/con.out" &
 READERS=$!
 stamp qmp <"$RUN/qmp.out" &
 READERS="$READERS $!"
+stamp mk <"$RUN/mk.out" &
+READERS="$READERS $!"
 
 APPEND="console=ttyS0 loglevel=6 intel_iommu=on iommu=pt panic=-1 hp.run=/bench/guest-bench.sh hp.cycles=$CYCLES hp.scen=$SCEN"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
     -nodefaults -no-reboot -display none -monitor none
     -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
     -chardev "pipe,id=con,path=$RUN/con" -serial chardev:con
+    -chardev "pipe,id=mk,path=$RUN/mk" -serial chardev:mk
     -chardev "pipe,id=qmp,path=$RUN/qmp" -mon chardev=qmp,mode=control
     -device intel-iommu,intremap=on
     -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10
     -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
-    -device e1000,id=dut,bus=rp1
-    -device edu,id=edu,bus=rp2)
+    -device e1000,id=dut,bus=rp1)
 printf '%q ' "${QEMU[@]}" >"$RUN/qemu.cmdline"
 "${QEMU[@]}" >"$RUN/qemu.stderr" 2>&1 &
 QPID=$!
@@ -87,7 +91,13 @@ cleanup() {
 }
 trap cleanup EXIT
 exec {QIN}>"$RUN/qmp.in"
+exec {MK}>"$RUN/mk.in"
 qmp() { printf '%s\n' "$1" >&$QIN; }
+mark() { # a line to the guest's marker reader (stamped on the guest clock, echoed back)
+    local t=$EPOCHREALTIME
+    printf '%s\n' "$1" >&$MK
+    printf '%s host sent %s\n' "$t" "$1" >>"$LOGF"
+}
 host() { printf '%s host %s\n' "$1" "$2" >>"$LOGF"; }
 qmp '{"execute":"qmp_capabilities"}'
 log "guest booting (pid $QPID, run $RUN)"
@@ -95,30 +105,32 @@ log "guest booting (pid $QPID, run $RUN)"
 # ---------------------------------------------------------------- drive: pull and plug on the guest's cues
 exec {CON}< <(exec tail -n +1 -f "$LOGF")
 TAILPID=$!
-state=boot; pulled=""; t_pull=0; dead=0; gone=0; ours_left=0; dev=""
+state=boot; pulled=""; t_pull=0; dead=0; gone=0; ours_left=0; dev=""; pings=0; next_ping=0; marks=0
+now_ms() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 )); }
 now_s() { echo "${EPOCHREALTIME%.*}"; }
 pull() { # qmp id
     sleep 1
+    marks=$((marks + 1)); mark "del $marks"
     local t=$EPOCHREALTIME
     qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"$1\"}}"
     host "$t" "device_del $1"
     pulled=$1; t_pull=$(now_s); dead=0; gone=0
 }
 plug() { # id driver bus
+    marks=$((marks + 1)); mark "add $marks"
     local t=$EPOCHREALTIME
     qmp "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"$2\",\"id\":\"$1\",\"bus\":\"$3\"}}"
     host "$t" "device_add $1"
     pulled=""
 }
 deadline=$(( $(now_s) + TOTAL_TIMEOUT ))
-ok=0
+ok=0; pend=""
 while :; do
     if [ "$(now_s)" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
     if ! kill -0 "$QPID" 2>/dev/null; then log "QEMU exited"; break; fi
-    line=""
-    if ! IFS= read -r -t 0.5 -u "$CON" line; then
-        line=""
-    fi
+    # read -t keeps a partial line when it times out: keep it for the next round.
+    part=""
+    if IFS= read -r -t 0.1 -u "$CON" part; then line=$pend$part; pend=""; else pend=$pend$part; line=""; fi
     src=${line#* }; src=${src%% *}
     text=${line#* * }
     case "$src:$text" in
@@ -126,21 +138,26 @@ while :; do
         con:*"HPB error"*) log "guest: $text" ;;
         con:*"HPB dpdk-start"*) state=dpdk-wait; log "${text#HPB }" ;;
         con:*"HPB ours-start"*) state=ours; ours_left=$CYCLES; log "${text#HPB }" ;;
+        con:*'"t":"stamp-ready"'*) pings=1 ;;
         con:*"HPB dpdk-end"*|con:*"HPB ours-end"*) state=idle; log "${text#HPB }" ;;
         con:*"Press enter to exit"*) [ "$state" = dpdk-wait ] && { pull dut; state=dpdk-pulled; } ;;
         con:*'"t":"attached"'*|con:*'"t":"reattached"'*)
             if [ "$state" = ours ] && [ "$ours_left" -gt 0 ]; then
-                pull edu; state=ours-pulled; ours_left=$((ours_left - 1))
+                pull dut; state=ours-pulled; ours_left=$((ours_left - 1))
             fi ;;
         qmp:*DEVICE_DELETED*'"device": "'*) case "$text" in *"\"$pulled\""*) gone=1 ;; esac ;;
         con:*detached*) case "$state" in dpdk-pulled|ours-pulled) dead=1 ;; esac ;;
     esac
+    # Pings to the marker reader every ~200 ms (each bounds the guest-minus-host clock offset; parse.awk).
+    if [ "$pings" -ge 1 ] && [ "$(now_ms)" -ge "$next_ping" ]; then
+        mark "ping $pings"; pings=$((pings + 1)); next_ping=$(( $(now_ms) + 200 ))
+    fi
     # Plug back once the device is gone from QEMU and the app has detached (DPDK: or 15 s passed).
     if [ -n "$pulled" ] && [ "$gone" = 1 ]; then
         if [ "$dead" = 1 ] || [ $(( $(now_s) - t_pull )) -gt 15 ]; then
             [ "$dead" = 1 ] || log "no detach 15 s after device_del $pulled: plugging back anyway"
             sleep 0.5   # let late lines land before the ADD
-            case "$pulled" in dut) plug dut e1000 rp1; state=dpdk-plugged ;; edu) plug edu edu rp2; state=ours ;; esac
+            case "$state" in ours-pulled) plug dut e1000 rp1; state=ours ;; *) plug dut e1000 rp1; state=dpdk-plugged ;; esac
         fi
     fi
 done
