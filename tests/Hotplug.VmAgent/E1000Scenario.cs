@@ -113,7 +113,7 @@ internal static class E1000Scenario
             w.WriteNumber("bad", t.Bad);
             w.WriteNumber("out_of_order", t.OutOfOrder);
             w.WriteString("first_bad", t.FirstBad);
-            w.WriteNumber("ms", t.Ms);
+            w.WriteNumber("elapsed_ms", t.Ms);
             w.WriteNumber("pps", t.Received / (t.Ms / 1000));
             w.WriteNumber("rx_bursts", t.RxBursts);
             w.WriteNumber("tx_bursts", t.TxBursts);
