@@ -127,7 +127,11 @@ deadline=$(( $(now_s) + TOTAL_TIMEOUT ))
 ok=0; pend=""
 while :; do
     if [ "$(now_s)" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
-    if ! kill -0 "$QPID" 2>/dev/null; then log "QEMU exited"; break; fi
+    if ! kill -0 "$QPID" 2>/dev/null; then # powered off: the reader may still be behind the log
+        sleep 0.3
+        if grep -q "HPB all-done" "$LOGF"; then ok=1; log "guest done"; else log "QEMU exited"; fi
+        break
+    fi
     # read -t keeps a partial line when it times out: keep it for the next round.
     part=""
     if IFS= read -r -t 0.1 -u "$CON" part; then line=$pend$part; pend=""; else pend=$pend$part; line=""; fi
