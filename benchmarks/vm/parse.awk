@@ -11,7 +11,9 @@
 # time sig_ms; DPDK: its uio fd read error line), remove (DPDK "has been removed", ours the REMOVE callback),
 # closed (DPDK "Port N is closed"), detached (DPDK "Device is detached", ours "detached": the detach returned,
 # the device released), deleted (QEMU DEVICE_DELETED, host clock: its QMP timestamp minus our send time),
-# sig_to_callback (ours: REMOVE "ms" minus its "sig_ms"). After device_add: kernel_add (pci add uevent),
+# sig_to_callback (ours: REMOVE "ms" minus its "sig_ms"), split into sig_to_published (the library's handling:
+# quiesce, remap) and published_to_callback (the dispatch), and quiesce (the driver's Quiesce alone, vfio).
+# After device_add: kernel_add (pci add uevent),
 # added (DPDK "has been added!", ours ADD), attached (DPDK "is attached" (never seen), ours "reattached").
 function ms_field(s, key,    m) {
     if (!match(s, "\"" key "\":[0-9.]+")) return -1
@@ -91,10 +93,18 @@ NR == FNR {
             if (body ~ /"t":"event"/ && body ~ /"type":"Remove"/) {
                 sg = ms_field(body, "sig_ms")
                 if (sg >= 0) step("app_signal", sg)
-                if (sg >= 0 && !("sig_to_callback" in seen)) { seen["sig_to_callback"] = 1; emit("sig_to_callback", g - sg) }
+                pb = ms_field(body, "pub_ms")
+                if (sg >= 0 && !("sig_to_callback" in seen)) {
+                    seen["sig_to_callback"] = 1; emit("sig_to_callback", g - sg)
+                    # The library's handling (quiesce + remap), then the dispatch to the callback.
+                    if (pb >= 0) { emit("sig_to_published", pb - sg); emit("published_to_callback", g - pb) }
+                }
                 step("remove", g)
             }
             if (body ~ /"t":"detached"/) step("detached", g)
+            if (body ~ /"t":"datapath-stopped"/ && (q = ms_field(body, "quiesce_took_ms")) >= 0 && !("quiesce" in seen)) {
+                seen["quiesce"] = 1; emit("quiesce", q) # the driver's Quiesce, on the removal path (vfio)
+            }
         }
     } else {
         if (txt ~ /"t":"uevent"/ && txt ~ /"action":"add"/ && txt ~ /"subsystem":"pci"/ && index(txt, "01:00.0"))

@@ -61,7 +61,7 @@ internal sealed class EduTarget : IHotplugTarget
 /// <summary>82540EM: an <see cref="E1000Port"/> on the bus's DMA allocator, polled with receive bursts on a thread.</summary>
 internal sealed class E1000Target(PciBus pci) : IHotplugTarget
 {
-    private readonly E1000Driver _driver = new();
+    private readonly TimedE1000Driver _driver = new();
     private E1000Port? _port;
     private Thread? _thread;
     private volatile bool _running;
@@ -110,7 +110,25 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
             w.WriteNumber("bursts", _bursts);
             w.WriteNumber("packets", _packets);
             w.WriteBoolean("removed", port?.IsRemoved ?? false);
+            w.WriteNumber("quiesce_ms", _driver.QuiesceStartMs);
+            w.WriteNumber("quiesce_took_ms", _driver.QuiesceTookMs);
         });
+        _driver.QuiesceStartMs = _driver.QuiesceTookMs = -1;
         port?.Dispose();
+    }
+}
+
+/// <summary>The 82540EM driver, its <c>Quiesce</c> (on the removal path, before REMOVE is published) timed on the guest clock.</summary>
+internal sealed class TimedE1000Driver : E1000Driver
+{
+    public double QuiesceStartMs { get; set; } = -1;
+    public double QuiesceTookMs { get; set; } = -1;
+
+    public override void Quiesce(PciDevice device)
+    {
+        double t0 = Report.NowMs();
+        base.Quiesce(device);
+        QuiesceTookMs = Report.NowMs() - t0;
+        QuiesceStartMs = t0;
     }
 }

@@ -43,6 +43,7 @@ internal static class Report
             w.WriteString("type", e.Type.ToString());
             w.WriteString("source", e.Source.ToString());
             w.WriteNumber("sig_ms", e.TimestampNs / 1e6);
+            if (e.PublishedNs != 0) w.WriteNumber("pub_ms", e.PublishedNs / 1e6);
         });
 
     public static void Error(string message, Exception? e = null) =>

@@ -14,6 +14,14 @@ namespace Hotplug;
 public sealed record DeviceEvent(string BusName, string DeviceName, DeviceEventType Type, DeviceEventSource Source, long TimestampNs,
     long Generation = 0)
 {
+    /// <summary>
+    /// CLOCK_MONOTONIC nanoseconds when the event was published to the callbacks: for REMOVE, after the bus made the
+    /// device safe (interrupt waiters woken, the driver's <c>Quiesce</c> when the device still answers, BARs
+    /// remapped). <see cref="TimestampNs"/> to this is the library's own handling; this to the callback is the
+    /// dispatch. 0 when not recorded.
+    /// </summary>
+    public long PublishedNs { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Type} {BusName}:{DeviceName} ({Source}{(Generation == 0 ? "" : $", generation {Generation}")})";
 }

@@ -108,7 +108,7 @@ internal sealed class RemovalCoordinator
         if (type == DeviceEventType.Remove)
             _metrics.Removal(source); // one per removal: the repeats from the other sources stop above
         RemovalPathLog.DeviceEvent(_logger, type, bus.Name, name, source);
-        _events.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs, generation));
+        _events.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs, generation) { PublishedNs = BusHost.MonotonicNs() });
     }
 
     /// <summary>A device is being attached (under the gate): wakes whoever waits for one (they look once the gate is free).</summary>
