@@ -230,9 +230,10 @@ public sealed class PciBus : IBus
     {
         if (device is not PciDevice d || d.State != DeviceState.Probed)
             return HotUnplugResult.NotHandled; // not ours, or not attached
-        // The BARs become dead memory now; the uio node and the vfio device fd are closed right after the REMOVE
-        // callbacks (a close of a departing device can take milliseconds, and the data path is safe already).
-        // A detach from inside the callbacks closes them at once; the deferred close is then a no-op.
+        // A device that is gone has its BARs made dead memory now; one vfio asks back still answers, and is
+        // quiesced and remapped after the callbacks (the app hears first). The uio node and the vfio device fd are
+        // closed right after the REMOVE callbacks (a close of a departing device can take milliseconds). A detach
+        // from inside the callbacks does all of it at once; the deferred step is then a no-op.
         var release = d.Attachment?.HotUnplug(Quiesce);
         d.SetState(DeviceState.Removed);
         _context!.Logger.DeviceGone(d.Name, Options.RemapFill);

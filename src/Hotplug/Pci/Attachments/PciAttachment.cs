@@ -18,6 +18,7 @@ internal abstract class PciAttachment : IDisposable
     private bool _revoked;
     private int _released;
     private InterruptSet? _interrupts;
+    private Action<PciDevice>? _pendingQuiesce; // vfio's request: the driver's quiesce, run in the release step
 
     protected PciAttachment(PciDevice device, PciAttachContext context)
     {
@@ -146,15 +147,48 @@ internal abstract class PciAttachment : IDisposable
         Context.Host.ReportRemoval(Device, source, now);
     }
 
-    /// <summary>The device is gone: every BAR becomes dead memory now; the kernel's handles go after the callbacks.</summary>
+    /// <summary>
+    /// The device is gone or going. Interrupt waiters end now. A device that is gone (uio hang-up, uevent, SIGBUS)
+    /// has its BARs made dead memory now, before the REMOVE is published; the kernel's handles go after the
+    /// callbacks. A device the kernel asks back (vfio's request) still answers until it is let go, so the app hears
+    /// first (as early as DPDK tells its apps): the driver's <paramref name="quiesce"/> and the remap run in the
+    /// release step, right after the callbacks, or at once if the app detaches in its callback.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
     public Action? HotUnplug(Action<PciDevice>? quiesce = null)
     {
         Volatile.Read(ref _interrupts)?.DeviceGone(); // every waiter completes now with DeviceRemoved, never a hang
-        if (StillAnswers && quiesce is not null)
-            quiesce(Device); // vfio asked for it back: it still works until released
+        var release = DeferredReleaseOnUnplug();
+        if (!StillAnswers)
+        {
+            RemapBars();
+            return release;
+        }
+        Volatile.Write(ref _pendingQuiesce, quiesce ?? NoQuiesce);
+        return new SafeThenRelease(this, release).Run;
+    }
+
+    private static void NoQuiesce(PciDevice device) { }
+
+    /// <summary>The release step of a device the kernel asked back: quiesce it (it still answers), remap, then let go.</summary>
+    private sealed class SafeThenRelease(PciAttachment attachment, Action? release)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+        public void Run()
+        {
+            attachment.MakeSafe();
+            release?.Invoke();
+        }
+    }
+
+    /// <summary>Runs a pending quiesce (once) and makes the BARs dead memory, before anything is let go.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
+    private void MakeSafe()
+    {
+        if (Interlocked.Exchange(ref _pendingQuiesce, null) is not { } quiesce)
+            return;
+        quiesce(Device); // the bus's quiesce logs a driver that throws
         RemapBars();
-        return DeferredReleaseOnUnplug();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the removal path: no tier-0 code there
@@ -167,6 +201,7 @@ internal abstract class PciAttachment : IDisposable
     /// <summary>Unmaps the BARs (dead memory first), forgets their fault cookies and releases the kernel's handles. Idempotent.</summary>
     public void Release()
     {
+        MakeSafe(); // a device the kernel asked back: quiesced while it still answers, before its handles go
         MappedBar[] bars;
         lock (_commit)
         {
