@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Figures of the fail-safe benchmark (run-failsafe-bench.sh) from one run's stamped log.
+
+    failsafe-figures.py EVENTS_TLOG OUT_DIR RUN_DESCRIPTION
+
+The log holds "<host epoch s> <con|qmp|host> <line>". Per scenario (between "HPB fs-start side=S driver=D" and
+"HPB fs-end"), from the receiver's JSON lines (the same for both sides: rx-start, rx-summary, rx-gap, rx-bins) and
+the sender's (send-end): frames sent, new (unique) frames received, duplicates, late frames, frames lost at the
+switch-over (never received, sent from 100 ms before device_del until device_add), at the switch-back (sent after
+device_add), elsewhere, and the longest time without a new frame around each. device_del / device_add are host
+stamps, turned into guest time with the offset from the guest's "HPB clock" lines (min of host - guest).
+Writes results.json, table.md, one per-ms series per scenario (<side>-<driver>.dat: seconds since device_del,
+new frames per ms averaged over 10 ms, all frames per ms likewise) and plot.gp (gnuplot -> failsafe-removal.svg).
+"""
+import json
+import os
+import sys
+
+SWITCH_OVER_LEAD_MS = 100.0
+SMOOTH_MS = 10
+
+
+def parse(path):
+    clock, scen, cur = [], [], None
+    for raw in open(path, encoding="utf-8", errors="replace"):
+        parts = raw.rstrip("\n").split(" ", 2)
+        if len(parts) < 3:
+            continue
+        host_ms, src, text = float(parts[0]) * 1e3, parts[1], parts[2]
+        if src == "con" and text.startswith("HPB clock "):
+            try:
+                clock.append(host_ms - float(text.split()[2]))
+            except (ValueError, IndexError):
+                pass
+        elif src == "con" and text.startswith("HPB fs-start "):
+            kv = dict(x.split("=", 1) for x in text.split()[2:])
+            cur = {"side": kv["side"], "driver": kv["driver"], "json": [], "del": None, "add": None, "marks": []}
+            scen.append(cur)
+        elif src == "con" and text.startswith("HPB fs-end"):
+            cur = None
+        elif cur is not None and src == "host":
+            if text.startswith("device_del") and cur["del"] is None:
+                cur["del"] = host_ms
+            elif text.startswith("device_add") and cur["add"] is None:
+                cur["add"] = host_ms
+        elif cur is not None and src == "con" and text.startswith("{"):
+            try:
+                cur["json"].append(json.loads(text))
+            except json.JSONDecodeError:
+                pass
+        elif cur is not None and src == "con" and text.startswith("HPB "):
+            cur["marks"].append(text)
+    if not clock:
+        raise SystemExit("no HPB clock lines: cannot relate guest and host time")
+    return min(clock), scen
+
+
+def longest_zero(bins, lo, hi):
+    best, run, start, best_at = 0, 0, lo, lo
+    for i in range(max(lo, 0), min(hi, len(bins))):
+        if bins[i] == 0:
+            if run == 0:
+                start = i
+            run += 1
+            if run > best:
+                best, best_at = run, start
+        else:
+            run = 0
+    return best, best_at
+
+
+def analyse(off, s):
+    first = lambda t: next((j for j in s["json"] if j.get("t") == t), None)
+    start, summ, send = first("rx-start"), first("rx-summary"), first("send-end")
+    if not (start and summ and send and s["del"]):
+        return None
+    t0 = start["ms"]
+    u, a = [], []
+    for b in sorted((j for j in s["json"] if j.get("t") == "rx-bins"), key=lambda j: j["from"]):
+        u += [int(x) for x in b["u"].split(",") if x != ""]
+        a += [int(x) for x in b["a"].split(",") if x != ""]
+    dl = s["del"] - off
+    ad = (s["add"] - off) if s["add"] else None
+    end_g = ad if ad is not None else float("inf")
+    over = back = other = 0
+    for g in (j for j in s["json"] if j.get("t") == "rx-gap"):
+        t = g["before_ms"]
+        if dl - SWITCH_OVER_LEAD_MS <= t < end_g:
+            over += g["count"]
+        elif ad is not None and t >= ad:
+            back += g["count"]
+        else:
+            other += g["count"]
+    tail = max(0, send["sent"] - 1 - summ["max_seq"])
+    ib = lambda g: int(round(g - t0))
+    sil_over = longest_zero(u, ib(dl), ib(ad) if ad else len(u))
+    sil_back = longest_zero(u, ib(ad), ib(ad) + 3000) if ad else (0, 0)
+    sil_base = longest_zero(u, ib(send["first_ms"]) + 200, ib(dl))
+    dup_over = sum(a[i] - u[i] for i in range(max(ib(dl), 0), min(ib(ad) if ad else len(a), len(a))))
+    dup_back = sum(a[i] - u[i] for i in range(max(ib(ad), 0), len(a))) if ad else 0
+    ev = [j for j in s["json"] if j.get("t") in ("rx-event", "fs-switch")]
+    r = {
+        "side": s["side"], "driver": s["driver"], "sent": send["sent"], "sent_pps": send["pps_real"],
+        "received": summ["received"], "unique": summ["unique"], "duplicates": summ["duplicates"], "late": summ["late"],
+        "lost_total": send["sent"] - summ["unique"], "lost_switch_over": over, "lost_switch_back": back,
+        "lost_elsewhere": other + tail, "silence_switch_over_ms": sil_over[0],
+        "silence_switch_over_at_ms": round(sil_over[1] + t0 - dl, 1), "silence_switch_back_ms": sil_back[0],
+        "silence_switch_back_at_ms": round(sil_back[1] + t0 - (ad or 0), 1), "silence_baseline_ms": sil_base[0],
+        "duplicates_switch_over": dup_over, "duplicates_switch_back": dup_back,
+        "device_add_after_del_ms": round(ad - dl, 1) if ad else None,
+        "events": [{k: v for k, v in j.items()} | {"rel_ms": round(j["ms"] - dl, 1)} for j in ev if "ms" in j],
+        "dead_reads": next((j.get("dead_reads") for j in s["json"] if j.get("t") == "fs-summary"), None),
+        "marks": s["marks"],
+    }
+    return r, t0, dl, ad, u, a
+
+
+def main():
+    log, out, desc = sys.argv[1], sys.argv[2], sys.argv[3]
+    off, scen = parse(log)
+    os.makedirs(out, exist_ok=True)
+    results, series = [], []
+    for s in scen:
+        x = analyse(off, s)
+        if x is None:
+            print(f"failsafe-figures: {s['side']}-{s['driver']}: incomplete (no rx-start/rx-summary/send-end/device_del)", file=sys.stderr)
+            continue
+        r, t0, dl, ad, u, a = x
+        results.append(r)
+        name = f"{r['side']}-{r['driver']}"
+        with open(os.path.join(out, name + ".dat"), "w") as f:
+            f.write(f"# {name}: seconds since device_del, new frames/ms, all frames/ms ({SMOOTH_MS}-ms means)\n")
+            for i in range(0, len(u) - SMOOTH_MS + 1, SMOOTH_MS):
+                t = (t0 + i + SMOOTH_MS / 2 - dl) / 1e3
+                f.write(f"{t:.3f} {sum(u[i:i + SMOOTH_MS]) / SMOOTH_MS:.2f} {sum(a[i:i + SMOOTH_MS]) / SMOOTH_MS:.2f}\n")
+        series.append((name, r["driver"], r["side"], r["device_add_after_del_ms"]))
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"run": desc, "scenarios": results}, f, indent=1)
+    cols = ["driver", "side", "sent", "unique", "lost_switch_over", "lost_switch_back", "lost_elsewhere",
+            "silence_switch_over_ms", "silence_switch_back_ms", "silence_baseline_ms", "duplicates", "late",
+            "device_add_after_del_ms"]
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(f"Run: {desc}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
+        for r in results:
+            f.write("| " + " | ".join(str(r[c]) for c in cols) + " |\n")
+    drivers = [d for d in ("vfio-pci", "igb_uio") if any(s[1] == d for s in series)]
+    with open(os.path.join(out, "plot.gp"), "w") as f:
+        f.write(f"set terminal svg size 900,{300 * max(1, len(drivers)) + 60} dynamic font 'sans,11'\n")
+        f.write(f"set output '{os.path.join(out, 'failsafe-removal.svg')}'\n")
+        f.write(f"set multiplot layout {max(1, len(drivers))},1 title 'New frames received per ms ({SMOOTH_MS}-ms means) across device\\_del of the primary e1000 (t = 0) and device\\_add'\n")
+        f.write("set xlabel 'seconds since device\\_del (guest clock)'\nset ylabel 'new frames / ms'\nset grid\nset key outside right\nset xrange [-1.5:*]\n")
+        colors = {"ours": "#1f77b4", "dpdk": "#d62728"}
+        for d in drivers:
+            f.write("unset arrow\n")
+            f.write("set arrow from 0, graph 0 to 0, graph 1 nohead lc rgb 'black' dt 2\n")
+            plots = []
+            for name, drv, side, add in series:
+                if drv != d:
+                    continue
+                if add is not None:
+                    f.write(f"set arrow from {add / 1e3:.3f}, graph 0 to {add / 1e3:.3f}, graph 1 nohead lc rgb '{colors[side]}' dt 3\n")
+                label = ("ours (FailSafeGroup)" if side == "ours" else "DPDK failsafe PMD") + (f", device\\_add at {add / 1e3:.1f} s" if add else ", no device\\_add during the run")
+                plots.append(f"'{os.path.join(out, name + '.dat')}' using 1:2 with lines lw 1.2 lc rgb '{colors[side]}' title '{label}'")
+            f.write(f"set title '{d}'\nplot " + ", ".join(plots) + "\n")
+        f.write("unset multiplot\n")
+    for r in results:
+        print(json.dumps({k: v for k, v in r.items() if k not in ("events", "marks")}))
+
+
+if __name__ == "__main__":
+    main()
