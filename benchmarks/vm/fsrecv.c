@@ -114,12 +114,12 @@ static void report(double t0, double t1)
     long n = (long)(t1 - t0) + 1;
     if (n > MAX_MS)
         n = MAX_MS;
-    for (long b = 0; b < n; b += 400) {
+    for (long b = 0; b < n; b += 100) {
         printf("{\"t\":\"rx-bins\",\"from\":%ld,\"u\":\"", b);
-        for (long i = b; i < b + 400 && i < n; i++)
+        for (long i = b; i < b + 100 && i < n; i++)
             printf(i > b ? ",%u" : "%u", bin_new[i]);
         printf("\",\"a\":\"");
-        for (long i = b; i < b + 400 && i < n; i++)
+        for (long i = b; i < b + 100 && i < n; i++)
             printf(i > b ? ",%u" : "%u", bin_all[i]);
         printf("\"}\n");
     }

@@ -142,14 +142,15 @@ exec {CON}< <(exec tail -n +1 -f "$LOGF")
 TAILPID=$!
 now_s() { echo "${EPOCHREALTIME%.*}"; }
 later() { awk -v a="$EPOCHREALTIME" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
-pull_at=""; add_at=""; deleted=0; pulled=0
+pull_at=""; add_at=""; deleted=0; pulled=0; pending=""
 deadline=$(( $(now_s) + TOTAL_TIMEOUT ))
 ok=0
 while :; do
     if [ "$(now_s)" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
     if ! kill -0 "$QPID" 2>/dev/null; then log "QEMU exited"; break; fi
-    line=""
-    IFS= read -r -t 0.05 -u "$CON" line || line=""
+    # read -t keeps a partial line when it times out: carry it over, never drop it.
+    part=""
+    if IFS= read -r -t 0.05 -u "$CON" part; then line=$pending$part; pending=""; else pending+=$part; line=""; fi
     src=${line#* }; src=${src%% *}
     text=${line#* * }
     case "$src:$text" in

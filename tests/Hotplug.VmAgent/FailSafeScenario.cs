@@ -8,7 +8,7 @@ namespace Hotplug.VmAgent;
 /// <summary>
 /// <c>failsafe PRIMARY STANDBY SECONDS</c> (issue 14 item 3): a <see cref="FailSafeGroup{TPort}"/> over two e1000 ports
 /// (Hotplug.E1000) on a QEMU hub, receiving hpsend's sequence-numbered frames on <see cref="FailSafeGroup{TPort}.Active"/>
-/// for SECONDS while the host does device_del of the primary and later device_add (the guest binds it again; the group
+/// for SECONDS (or until <see cref="StopFile"/> exists) while the host does device_del of the primary and later device_add (the guest binds it again; the group
 /// attaches it on BOUND and switches back after the settle time). Reports: <c>rx-start</c>; <c>fs-switch</c> per change
 /// of the active port; <c>event</c> per device event; at the end the counter's lines (<see cref="SequenceCounter"/>, the
 /// same as the peer's) and <c>fs-summary</c>: the switches' times, the loss before and after the primary's return, the
@@ -18,6 +18,9 @@ namespace Hotplug.VmAgent;
 /// </summary>
 internal static class FailSafeScenario
 {
+    /// <summary>The receive loop also ends when this file exists (the Vm test stops it once it has seen what it needs).</summary>
+    public const string StopFile = "/tmp/fs-stop";
+
     public static int Run(string primary, string standby, double seconds)
     {
         var driver = new E1000Driver();
@@ -119,6 +122,8 @@ internal static class FailSafeScenario
             {
                 tick += 250;
                 Report.Emit("rx-tick", w => { w.WriteNumber("received", counter.Received); w.WriteNumber("unique", counter.Unique); });
+                if (File.Exists(StopFile))
+                    break;
             }
         }
         double endMs = Report.NowMs();

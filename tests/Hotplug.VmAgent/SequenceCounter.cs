@@ -104,7 +104,7 @@ internal sealed class SequenceCounter(double startMs)
         return (best, bestAt + StartMs);
     }
 
-    /// <summary>The lines fsrecv.c writes too: rx-summary, one rx-gap per gap, rx-bins (400 ms a line) up to <paramref name="endMs"/>.</summary>
+    /// <summary>The lines fsrecv.c writes too: rx-summary, one rx-gap per gap, rx-bins (100 ms a line: short lines stay whole on a console) up to <paramref name="endMs"/>.</summary>
     public void Write(string side, double endMs)
     {
         Report.Emit("rx-summary", w =>
@@ -127,9 +127,9 @@ internal sealed class SequenceCounter(double startMs)
                 w.WriteNumber("after_ms", Math.Round(after, 3));
             });
         int n = Math.Min(MaxMs, (int)(endMs - StartMs) + 1);
-        for (int b = 0; b < n; b += 400)
+        for (int b = 0; b < n; b += 100)
         {
-            int from = b, to = Math.Min(n, b + 400);
+            int from = b, to = Math.Min(n, b + 100);
             Report.Emit("rx-bins", w =>
             {
                 w.WriteNumber("from", from);
