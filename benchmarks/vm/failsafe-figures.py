@@ -75,13 +75,18 @@ def analyse(off, s):
     if not (start and summ and send and s["del"]):
         return None
     t0 = start["ms"]
-    u, a = [], []
-    for b in sorted((j for j in s["json"] if j.get("t") == "rx-bins"), key=lambda j: j["from"]):
-        u += [int(x) for x in b["u"].split(",") if x != ""]
-        a += [int(x) for x in b["a"].split(",") if x != ""]
+    # Bins by position; a chunk whose console line was lost stays None (never counted as silence or as traffic).
+    chunks = [j for j in s["json"] if j.get("t") == "rx-bins"]
+    n = max((j["from"] + len(j["u"].split(",")) for j in chunks), default=0)
+    u, a = [None] * n, [None] * n
+    for b in chunks:
+        for k, (x, y) in enumerate(zip(b["u"].split(","), b["a"].split(","))):
+            u[b["from"] + k], a[b["from"] + k] = int(x), int(y)
+    missing = sum(1 for x in u if x is None)
     dl = s["del"] - off
     ad = (s["add"] - off) if s["add"] else None
-    end_g = ad if ad is not None else float("inf")
+    add_host_rel = round(ad - dl, 1) if ad is not None else None
+    end_g = ad if ad is not None and ad < send["ms"] else float("inf")
     over = back = other = 0
     for g in (j for j in s["json"] if j.get("t") == "rx-gap"):
         t = g["before_ms"]
@@ -93,11 +98,15 @@ def analyse(off, s):
             other += g["count"]
     tail = max(0, send["sent"] - 1 - summ["max_seq"])
     ib = lambda g: int(round(g - t0))
-    sil_over = longest_zero(u, ib(dl), ib(ad) if ad else len(u))
-    sil_back = longest_zero(u, ib(ad), ib(ad) + 3000) if ad else (0, 0)
+    stop = send["ms"]  # the sender's end: no silence is counted after it
+    if ad is not None and ad >= stop:
+        ad = None  # the device came back only after the traffic (DPDK over vfio: the removal waits for the app's exit)
+    sil_over = longest_zero(u, ib(dl), ib(min(ad if ad else stop, stop)))
+    sil_back = longest_zero(u, ib(ad), ib(min(ad + 3000, stop))) if ad else (0, 0)
     sil_base = longest_zero(u, ib(send["first_ms"]) + 200, ib(dl))
-    dup_over = sum(a[i] - u[i] for i in range(max(ib(dl), 0), min(ib(ad) if ad else len(a), len(a))))
-    dup_back = sum(a[i] - u[i] for i in range(max(ib(ad), 0), len(a))) if ad else 0
+    dup = lambda lo, hi: sum(a[i] - u[i] for i in range(max(lo, 0), min(hi, len(a))) if u[i] is not None)
+    dup_over = dup(ib(dl), ib(ad) if ad else len(a))
+    dup_back = dup(ib(ad), len(a)) if ad else 0
     ev = [j for j in s["json"] if j.get("t") in ("rx-event", "fs-switch")]
     r = {
         "side": s["side"], "driver": s["driver"], "sent": send["sent"], "sent_pps": send["pps_real"],
@@ -107,8 +116,10 @@ def analyse(off, s):
         "silence_switch_over_at_ms": round(sil_over[1] + t0 - dl, 1), "silence_switch_back_ms": sil_back[0],
         "silence_switch_back_at_ms": round(sil_back[1] + t0 - (ad or 0), 1), "silence_baseline_ms": sil_base[0],
         "duplicates_switch_over": dup_over, "duplicates_switch_back": dup_back,
-        "device_add_after_del_ms": round(ad - dl, 1) if ad else None,
+        "device_add_after_del_ms": add_host_rel,
+        "device_add_during_traffic": ad is not None,
         "events": [{k: v for k, v in j.items()} | {"rel_ms": round(j["ms"] - dl, 1)} for j in ev if "ms" in j],
+        "bins_missing_ms": missing,
         "dead_reads": next((j.get("dead_reads") for j in s["json"] if j.get("t") == "fs-summary"), None),
         "marks": s["marks"],
     }
@@ -132,8 +143,11 @@ def main():
             f.write(f"# {name}: seconds since device_del, new frames/ms, all frames/ms ({SMOOTH_MS}-ms means)\n")
             for i in range(0, len(u) - SMOOTH_MS + 1, SMOOTH_MS):
                 t = (t0 + i + SMOOTH_MS / 2 - dl) / 1e3
+                if any(x is None for x in u[i:i + SMOOTH_MS]):
+                    f.write("\n")  # a gap in the line: those bins were lost on the console
+                    continue
                 f.write(f"{t:.3f} {sum(u[i:i + SMOOTH_MS]) / SMOOTH_MS:.2f} {sum(a[i:i + SMOOTH_MS]) / SMOOTH_MS:.2f}\n")
-        series.append((name, r["driver"], r["side"], r["device_add_after_del_ms"]))
+        series.append((name, r["driver"], r["side"], r["device_add_after_del_ms"] if r["device_add_during_traffic"] else None))
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"run": desc, "scenarios": results}, f, indent=1)
     cols = ["driver", "side", "sent", "unique", "lost_switch_over", "lost_switch_back", "lost_elsewhere",
