@@ -21,6 +21,9 @@ internal static class FailSafeScenario
     /// <summary>The receive loop also ends when this file exists (the Vm test stops it once it has seen what it needs).</summary>
     public const string StopFile = "/tmp/fs-stop";
 
+    /// <summary>How long a port's factory waits for its link before handing it to the group anyway.</summary>
+    public static readonly TimeSpan LinkTimeout = TimeSpan.FromSeconds(3);
+
     public static int Run(string primary, string standby, double seconds)
     {
         var driver = new E1000Driver();
@@ -50,6 +53,11 @@ internal static class FailSafeScenario
             group.AddMember("pci", bdf, dev =>
             {
                 var port = E1000Port.Attach((PciDevice)dev, pci.DmaFor((PciDevice)dev));
+                // A port is ready when its link is up: QEMU's e1000 brings it up ~500 ms after the reset, and until
+                // then it takes no frame. Waiting here (on the event thread) starts the settle time at link-up.
+                double linkFrom = Report.NowMs();
+                bool up = port.WaitForLink(LinkTimeout);
+                double linkMs = Report.NowMs() - linkFrom;
                 var nic = new FailSafeNic(index, port);
                 lock (opened)
                     opened.Add(nic);
@@ -59,6 +67,8 @@ internal static class FailSafeScenario
                     w.WriteNumber("generation", dev.Generation);
                     w.WriteString("mac", port.MacString);
                     w.WriteNumber("attach_ms", port.AttachTime.TotalMilliseconds);
+                    w.WriteBoolean("link_up", up);
+                    w.WriteNumber("link_wait_ms", linkMs);
                 });
                 return nic;
             }, nic => nic.Retire());
