@@ -163,7 +163,8 @@ def main():
         f.write(f"set output '{os.path.join(out, 'failsafe-removal.svg')}'\n")
         f.write(f"set multiplot layout {max(1, len(drivers))},1 title 'New frames received per ms ({SMOOTH_MS}-ms means) across device\\_del of the primary e1000 (t = 0) and device\\_add'\n")
         f.write("set xlabel 'seconds since device\\_del (guest clock)'\nset ylabel 'new frames / ms'\nset grid\nset key outside right\nset xrange [-1.5:*]\n")
-        colors = {"ours": "#1f77b4", "dpdk": "#d62728"}
+        colors = {"ours": "#1f77b4", "ours_mbb": "#2ca02c", "dpdk": "#d62728"}
+        names = {"ours": "ours (FailSafeGroup)", "ours_mbb": "ours, make-before-break", "dpdk": "DPDK failsafe PMD"}
         for d in drivers:
             f.write("unset arrow\n")
             f.write("set arrow from 0, graph 0 to 0, graph 1 nohead lc rgb 'black' dt 2\n")
@@ -173,7 +174,7 @@ def main():
                     continue
                 if add is not None:
                     f.write(f"set arrow from {add / 1e3:.3f}, graph 0 to {add / 1e3:.3f}, graph 1 nohead lc rgb '{colors[side]}' dt 3\n")
-                label = ("ours (FailSafeGroup)" if side == "ours" else "DPDK failsafe PMD") + (f", device\\_add at {add / 1e3:.1f} s" if add else ", no device\\_add during the run")
+                label = names.get(side, side) + (f", device\\_add at {add / 1e3:.1f} s" if add else ", no device\\_add during the run")
                 plots.append(f"'{os.path.join(out, name + '.dat')}' using 1:2 with lines lw 1.2 lc rgb '{colors[side]}' title '{label}'")
             f.write(f"set title '{d}'\nplot " + ", ".join(plots) + "\n")
         f.write("unset multiplot\n")

@@ -6,7 +6,7 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>failsafe PRIMARY STANDBY SECONDS</c> (issue 14 item 3): a <see cref="FailSafeGroup{TPort}"/> over two e1000 ports
+/// <c>failsafe PRIMARY STANDBY SECONDS [mbb]</c> (issue 14 item 3): a <see cref="FailSafeGroup{TPort}"/> over two e1000 ports
 /// (Hotplug.E1000) on a QEMU hub, receiving hpsend's sequence-numbered frames on <see cref="FailSafeGroup{TPort}.Active"/>
 /// for SECONDS (or until <see cref="StopFile"/> exists) while the host does device_del of the primary and later device_add (the guest binds it again; the group
 /// attaches it on BOUND and switches back after the settle time). Reports: <c>rx-start</c>; <c>fs-switch</c> per change
@@ -14,7 +14,7 @@ namespace Hotplug.VmAgent;
 /// same as the peer's) and <c>fs-summary</c>: the switches' times, the loss before and after the primary's return, the
 /// longest time without a new frame after each switch, the frames of each port, and the dead-device check — a burst
 /// issued on a port after the group retired it (its REMOVE) must return nothing ("dead_reads" counts what such bursts
-/// returned; "late_bursts" how many there were).
+/// returned; "late_bursts" how many there were). <c>mbb</c>: make-before-break at a switch-back (<see cref="FailSafeReceiver"/>).
 /// </summary>
 internal static class FailSafeScenario
 {
@@ -24,7 +24,7 @@ internal static class FailSafeScenario
     /// <summary>How long a port's factory waits for its link before handing it to the group anyway.</summary>
     public static readonly TimeSpan LinkTimeout = TimeSpan.FromSeconds(3);
 
-    public static int Run(string primary, string standby, double seconds)
+    public static int Run(string primary, string standby, double seconds, bool makeBeforeBreak)
     {
         var driver = new E1000Driver();
         using var eal = PciEal.Create(new PciBusOptions { AllowList = [primary, standby] });
@@ -90,66 +90,23 @@ internal static class FailSafeScenario
             return Fail("no member attached at start");
 
         var counter = new SequenceCounter(Report.NowMs());
-        Report.Emit("rx-start", w => { w.WriteString("side", "ours"); w.WriteNumber("seconds", seconds); });
-        var burst = new Packet[32];
-        long bursts = 0, lateBursts = 0, deadReads = 0, disposedBursts = 0;
-        double end = counter.StartMs + seconds * 1000, tick = counter.StartMs + 250, now;
-        while ((now = Report.NowMs()) < end)
-        {
-            var nic = group.Active;
-            if (nic is null)
-            {
-                Thread.Yield();
-                continue;
-            }
-            bool retired = nic.Retired;
-            int n;
-            try
-            {
-                n = nic.Port.ReceiveBurst(burst);
-            }
-            catch (ObjectDisposedException)
-            {
-                disposedBursts++;
-                continue;
-            }
-            bursts++;
-            if (retired)
-            {
-                lateBursts++;
-                deadReads += n;
-            }
-            for (int i = 0; i < n; i++)
-            {
-                if (counter.Count(burst[i].Data, now))
-                    nic.NewFrames++;
-                nic.Frames++;
-                burst[i].Free();
-            }
-            if (n == 0)
-                Thread.Yield();
-            if (now >= tick)
-            {
-                tick += 250;
-                Report.Emit("rx-tick", w => { w.WriteNumber("received", counter.Received); w.WriteNumber("unique", counter.Unique); });
-                if (File.Exists(StopFile))
-                    break;
-            }
-        }
+        Report.Emit("rx-start", w => { w.WriteString("side", "ours"); w.WriteNumber("seconds", seconds); w.WriteBoolean("make_before_break", makeBeforeBreak); });
+        var receiver = new FailSafeReceiver(group, counter, makeBeforeBreak);
+        receiver.Run(counter.StartMs + seconds * 1000, () => File.Exists(StopFile));
         double endMs = Report.NowMs();
         counter.Write("ours", endMs);
-        Summary(counter, switches, opened, primaryBackMs, endMs, (bursts, lateBursts, deadReads, disposedBursts));
+        Summary(counter, switches, opened, primaryBackMs, endMs, receiver);
         group.Dispose();
         lock (opened)
             foreach (var nic in opened)
                 nic.Port.Dispose();
         bool over = switches.Any(s => s.Switch.Reason == FailSafeSwitchReason.ActiveRemoved);
         bool back = switches.Any(s => s.Switch.Reason == FailSafeSwitchReason.PreferredReturned);
-        return deadReads == 0 && over && back ? 0 : 1;
+        return receiver.DeadReads == 0 && over && back ? 0 : 1;
     }
 
     private static void Summary(SequenceCounter counter, List<(FailSafeSwitch Switch, double Ms)> switches, List<FailSafeNic> opened,
-        double primaryBackMs, double endMs, (long Bursts, long Late, long Dead, long Disposed) b)
+        double primaryBackMs, double endMs, FailSafeReceiver b)
     {
         double overMs = switches.Where(s => s.Switch.Reason == FailSafeSwitchReason.ActiveRemoved).Select(s => s.Ms).FirstOrDefault();
         double backMs = switches.Where(s => s.Switch.Reason == FailSafeSwitchReason.PreferredReturned).Select(s => s.Ms).FirstOrDefault();
@@ -183,9 +140,10 @@ internal static class FailSafeScenario
             w.WriteNumber("new_after_switch_back", afterBack);
             w.WriteString("frames_per_port", string.Join(",", opened.Select(n => $"{n.Index}/{n.Generation}:{n.NewFrames}/{n.Frames}")));
             w.WriteNumber("bursts", b.Bursts);
-            w.WriteNumber("late_bursts", b.Late);
-            w.WriteNumber("dead_reads", b.Dead);
-            w.WriteNumber("disposed_bursts", b.Disposed);
+            w.WriteNumber("late_bursts", b.LateBursts);
+            w.WriteNumber("dead_reads", b.DeadReads);
+            w.WriteNumber("disposed_bursts", b.DisposedBursts);
+            w.WriteNumber("previous_port_frames", b.PreviousPortFrames);
             w.WriteNumber("end_ms", endMs);
         });
     }

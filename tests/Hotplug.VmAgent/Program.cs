@@ -18,8 +18,9 @@ using Hotplug.VmAgent;
 //                     vfio: attach, then a raw fork(); the child lets go of what MODE says, sleeps CHILD_MS, _exits (ForkScenario)
 //   dma BDF CYCLES irq|intx|poll  DMA round trips with interrupts, device_del with them in flight, re-attach at the same IOVAs (DmaScenario)
 //   nvme BDF          the NVMe driver: identify, bad input, verified I/O from 2 queue pairs, device_del under I/O, re-attach (NvmeScenario)
-//   failsafe PRIMARY STANDBY SECONDS
-//                     a FailSafeGroup over two e1000 ports receiving hpsend's frames across device_del / device_add (FailSafeScenario)
+//   failsafe PRIMARY STANDBY SECONDS [mbb]
+//                     a FailSafeGroup over two e1000 ports receiving hpsend's frames across device_del / device_add
+//                     (FailSafeScenario; mbb: keep polling the previous port after a switch-back until the new one delivers)
 //   status | bind DRIVER BDF [force] | unbind BDF [force]
 //                     the CLI's dpdk-devbind verbs on the same library class, PciDriverControl (DevbindScenario)
 try
@@ -36,7 +37,7 @@ try
         "fork" when args.Length == 5 => ForkScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
         "dma" when args.Length == 4 => DmaScenario.Run(args[1], int.Parse(args[2]), args[3]),
         "nvme" when args.Length == 2 => NvmeScenario.Run(args[1]),
-        "failsafe" when args.Length == 4 => FailSafeScenario.Run(args[1], args[2], double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)),
+        "failsafe" when args.Length is 4 or 5 => FailSafeScenario.Run(args[1], args[2], double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), args.Length == 5 && args[4] == "mbb"),
         "status" when args.Length == 1 => DevbindScenario.Status(),
         "bind" when args.Length is 3 or 4 => DevbindScenario.Change(args[1], args[2], args.Length == 4 && args[3] == "force"),
         "unbind" when args.Length is 2 or 3 => DevbindScenario.Change(null, args[1], args.Length == 3 && args[2] == "force"),
@@ -53,7 +54,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF | failsafe PRIMARY STANDBY SECONDS | status | bind DRIVER BDF [force] | unbind BDF [force]");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF | failsafe PRIMARY STANDBY SECONDS [mbb] | status | bind DRIVER BDF [force] | unbind BDF [force]");
     return 2;
 }
 
