@@ -157,26 +157,34 @@ def main():
         f.write(f"Run: {desc}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
         for r in results:
             f.write("| " + " | ".join(str(r[c]) for c in cols) + " |\n")
-    drivers = [d for d in ("vfio-pci", "igb_uio") if any(s[1] == d for s in series)]
+    drivers = [d for d in ("vfio-pci", "igb_uio") if any(x[1] == d for x in series)]
+    sides = [x for x in ("ours", "ours_mbb", "dpdk") if any(y[2] == x for y in series)]
+    colors = {"ours": "#1f77b4", "ours_mbb": "#2ca02c", "dpdk": "#d62728"}
+    names = {"ours": "ours (FailSafeGroup)", "ours_mbb": "ours, make-before-break at the switch-back",
+             "dpdk": "DPDK 22.11 failsafe PMD"}
+    short = {"ours": "ours", "ours_mbb": "ours+mbb", "dpdk": "DPDK"}
+    # Per side a row; per driver two panels: around device_del, and around device_add (when it came during the run).
+    rows, cols = max(1, len(sides)), 2 * max(1, len(drivers))
     with open(os.path.join(out, "plot.gp"), "w") as f:
-        f.write(f"set terminal svg size 900,{300 * max(1, len(drivers)) + 60} dynamic font 'sans,11'\n")
+        f.write(f"set terminal svg size {300 * cols},{210 * rows + 60} dynamic font 'sans,9'\n")
         f.write(f"set output '{os.path.join(out, 'failsafe-removal.svg')}'\n")
-        f.write(f"set multiplot layout {max(1, len(drivers))},1 title 'New frames received per ms ({SMOOTH_MS}-ms means) across device\\_del of the primary e1000 (t = 0) and device\\_add'\n")
-        f.write("set xlabel 'seconds since device\\_del (guest clock)'\nset ylabel 'new frames / ms'\nset grid\nset key outside right\nset xrange [-1.5:*]\n")
-        colors = {"ours": "#1f77b4", "ours_mbb": "#2ca02c", "dpdk": "#d62728"}
-        names = {"ours": "ours (FailSafeGroup)", "ours_mbb": "ours, make-before-break", "dpdk": "DPDK failsafe PMD"}
-        for d in drivers:
-            f.write("unset arrow\n")
-            f.write("set arrow from 0, graph 0 to 0, graph 1 nohead lc rgb 'black' dt 2\n")
-            plots = []
-            for name, drv, side, add in series:
-                if drv != d:
-                    continue
-                if add is not None:
-                    f.write(f"set arrow from {add / 1e3:.3f}, graph 0 to {add / 1e3:.3f}, graph 1 nohead lc rgb '{colors[side]}' dt 3\n")
-                label = names.get(side, side) + (f", device\\_add at {add / 1e3:.1f} s" if add else ", no device\\_add during the run")
-                plots.append(f"'{os.path.join(out, name + '.dat')}' using 1:2 with lines lw 1.2 lc rgb '{colors[side]}' title '{label}'")
-            f.write(f"set title '{d}'\nplot " + ", ".join(plots) + "\n")
+        f.write("set termoption noenhanced\n")
+        f.write(f"set multiplot layout {rows},{cols} rowsfirst title 'New frames received per ms ({SMOOTH_MS}-ms means) "
+                "around device_del of the primary e1000 (del) and its device_add (add); mbb: make-before-break'\n")
+        f.write("set ylabel 'new frames / ms'\nset grid\nunset key\nset yrange [0:*]\n")
+        f.write("set arrow 1 from 0, graph 0 to 0, graph 1 nohead lc rgb 'black' lw 1.5\n")
+        for side in sides:
+            for d in drivers:
+                match = [x for x in series if x[1] == d and x[2] == side]
+                name, _, _, add = match[0] if match else (None, d, side, None)
+                dat = os.path.join(out, f"{name}.dat")
+                f.write(f"set xrange [-0.5:2]\nset xlabel 's since device_del'\nset title '{d} {short[side]}: del'\n")
+                f.write(f"plot '{dat}' using 1:2 with lines lw 1 lc rgb '{colors[side]}'\n" if name else "plot [][0:1] -1 notitle\n")
+                f.write(f"set xrange [-0.5:3]\nset xlabel 's since device_add'\nset title '{d} {short[side]}: add'\n")
+                if name and add is not None:
+                    f.write(f"plot '{dat}' using ($1-{add / 1e3:.3f}):2 with lines lw 1 lc rgb '{colors[side]}'\n")
+                else:
+                    f.write(f"set title '{d} {short[side]}: no add in the run'\nplot [][0:1] -1 notitle\n")
         f.write("unset multiplot\n")
     for r in results:
         print(json.dumps({k: v for k, v in r.items() if k not in ("events", "marks")}))

@@ -110,7 +110,7 @@ READERS=$!
 stamp qmp <"$RUN/qmp.out" &
 READERS="$READERS $!"
 
-APPEND="console=ttyS0 loglevel=4 intel_iommu=on iommu=pt panic=-1 hp.run=/bench/failsafe-guest.sh hp.scen=$SCEN hp.pps=$PPS hp.secs=$SECS"
+APPEND="console=ttyS0 loglevel=4 intel_iommu=on iommu=pt no_timer_check panic=-1 hp.run=/bench/failsafe-guest.sh hp.scen=$SCEN hp.pps=$PPS hp.secs=$SECS"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
     -nodefaults -no-reboot -display none -monitor none
     -kernel "$KERNEL" -initrd "$FSIMG/initrd.img" -append "$APPEND"
@@ -141,13 +141,14 @@ log "guest booting (pid $QPID, run $RUN)"
 # ---------------------------------------------------------------- drive: pull on the guest's cue, plug back later
 exec {CON}< <(exec tail -n +1 -f "$LOGF")
 TAILPID=$!
-now_s() { echo "${EPOCHREALTIME%.*}"; }
-later() { awk -v a="$EPOCHREALTIME" -v b="$1" 'BEGIN { exit !(a >= b) }'; }
-pull_at=""; add_at=""; deleted=0; pulled=0; pending=""
-deadline=$(( $(now_s) + TOTAL_TIMEOUT ))
+# No forks in this loop (it must keep up with the console): times are integer microseconds from $EPOCHREALTIME.
+us() { local t=${1/./}; REPLY=$((10#$t)); }
+pull_at=0; add_at=0; deleted=0; pulled=0; pending=""
+us "$EPOCHREALTIME"; deadline=$((REPLY + TOTAL_TIMEOUT * 1000000))
 ok=0
 while :; do
-    if [ "$(now_s)" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
+    us "$EPOCHREALTIME"; now=$REPLY
+    if [ "$now" -gt "$deadline" ]; then log "timeout after ${TOTAL_TIMEOUT}s"; break; fi
     if ! kill -0 "$QPID" 2>/dev/null; then
         # This loop may lag behind the log (the receivers' reports come in a burst at the end): look at the log itself.
         grep -q ' con HPB all-done' "$LOGF" && { ok=1; log "guest done"; break; }
@@ -156,22 +157,27 @@ while :; do
     # read -t keeps a partial line when it times out: carry it over, never drop it.
     part=""
     if IFS= read -r -t 0.05 -u "$CON" part; then line=$pending$part; pending=""; else pending+=$part; line=""; fi
+    stamp_s=${line%% *}
     src=${line#* }; src=${src%% *}
     text=${line#* * }
     case "$src:$text" in
+        con:"HPB clock"*|con:'{"t":"rx-'*) ;;
         con:"HPB all-done"*) ok=1; log "guest done"; break ;;
         con:"HPB error"*|con:"HPB fs-"*|con:"HPB rebound"*) log "${text#HPB }" ;;
-        con:"HPB pull "*) pull_at=$(awk -v a="$EPOCHREALTIME" -v d="$PRE_S" 'BEGIN { printf "%.6f", a + d }') ;;
+        # From the line's own arrival stamp: a lagging loop does not move the pull.
+        con:"HPB pull "*) us "$stamp_s"; pull_at=$((REPLY + PRE_S * 1000000)) ;;
         qmp:*DEVICE_DELETED*'"nic1"'*) deleted=1 ;;
     esac
-    if [ -n "$pull_at" ] && later "$pull_at"; then
+    us "$EPOCHREALTIME"; now=$REPLY
+    if [ "$pull_at" -gt 0 ] && [ "$now" -ge "$pull_at" ]; then
         t=$EPOCHREALTIME
         qmp '{"execute":"device_del","arguments":{"id":"nic1"}}'
         host "$t" "device_del nic1"
-        pull_at=""; deleted=0; pulled=1
-        add_at=$(awk -v a="$t" -v d="$MID_S" 'BEGIN { printf "%.6f", a + d }')
+        [ $((now - pull_at)) -gt 200000 ] && log "device_del $(( (now - pull_at) / 1000 )) ms late (the host is busy)"
+        pull_at=0; deleted=0; pulled=1
+        us "$t"; add_at=$((REPLY + MID_S * 1000000))
     fi
-    if [ "$pulled" = 1 ] && [ "$deleted" = 1 ] && later "$add_at"; then
+    if [ "$pulled" = 1 ] && [ "$deleted" = 1 ] && [ "$now" -ge "$add_at" ]; then
         t=$EPOCHREALTIME
         qmp '{"execute":"device_add","arguments":{"driver":"e1000","id":"nic1","netdev":"hp1","bus":"rp1"}}'
         host "$t" "device_add nic1"
