@@ -6,8 +6,9 @@
 The log holds "<host epoch s> <con|qmp|host> <line>". Per scenario (between "HPB fs-start side=S driver=D" and
 "HPB fs-end"), from the receiver's JSON lines (the same for both sides: rx-start, rx-summary, rx-gap, rx-bins) and
 the sender's (send-end): frames sent, new (unique) frames received, duplicates, late frames, frames lost at the
-switch-over (never received, sent from 100 ms before device_del until device_add), at the switch-back (sent after
-device_add), elsewhere, and the longest time without a new frame around each. device_del / device_add are host
+switch-over (never received, sent from 100 ms before device_del to 3 s after it, or device_add if sooner), at the
+switch-back (sent in the 3 s after device_add), elsewhere (the rest: steady-state drops when the TCG guest stalls),
+and the longest time without a new frame in the same windows. device_del / device_add are host
 stamps, turned into guest time with the offset from the guest's "HPB clock" lines (min of host - guest).
 Writes results.json, table.md, one per-ms series per scenario (<side>-<driver>.dat: seconds since device_del,
 new frames per ms averaged over 10 ms, all frames per ms likewise) and plot.gp (gnuplot -> failsafe-removal.svg).
@@ -17,6 +18,7 @@ import os
 import sys
 
 SWITCH_OVER_LEAD_MS = 100.0
+WINDOW_MS = 3000.0
 SMOOTH_MS = 10
 
 
@@ -90,9 +92,9 @@ def analyse(off, s):
     over = back = other = 0
     for g in (j for j in s["json"] if j.get("t") == "rx-gap"):
         t = g["before_ms"]
-        if dl - SWITCH_OVER_LEAD_MS <= t < end_g:
+        if dl - SWITCH_OVER_LEAD_MS <= t < min(end_g, dl + WINDOW_MS):
             over += g["count"]
-        elif ad is not None and t >= ad:
+        elif end_g != float("inf") and end_g <= t < end_g + WINDOW_MS:
             back += g["count"]
         else:
             other += g["count"]
@@ -101,7 +103,7 @@ def analyse(off, s):
     stop = send["ms"]  # the sender's end: no silence is counted after it
     if ad is not None and ad >= stop:
         ad = None  # the device came back only after the traffic (DPDK over vfio: the removal waits for the app's exit)
-    sil_over = longest_zero(u, ib(dl), ib(min(ad if ad else stop, stop)))
+    sil_over = longest_zero(u, ib(dl), ib(min(ad if ad else stop, stop, dl + WINDOW_MS)))
     sil_back = longest_zero(u, ib(ad), ib(min(ad + 3000, stop))) if ad else (0, 0)
     sil_base = longest_zero(u, ib(send["first_ms"]) + 200, ib(dl))
     dup = lambda lo, hi: sum(a[i] - u[i] for i in range(max(lo, 0), min(hi, len(a))) if u[i] is not None)
