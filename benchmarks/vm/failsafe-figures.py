@@ -109,7 +109,10 @@ def analyse(off, s):
     dup = lambda lo, hi: sum(a[i] - u[i] for i in range(max(lo, 0), min(hi, len(a))) if u[i] is not None)
     dup_over = dup(ib(dl), ib(ad) if ad else len(a))
     dup_back = dup(ib(ad), len(a)) if ad else 0
-    ev = [j for j in s["json"] if j.get("t") in ("rx-event", "fs-switch")]
+    ev = [j for j in s["json"] if j.get("t") in ("rx-event", "fs-switch", "fs-active")]
+    # ours: when the data path first burst on the standby after device_del (fs-active), and the removal signal
+    actives = [j for j in s["json"] if j.get("t") == "fs-active" and j.get("index") == 1 and j["ms"] > dl]
+    removed = [j for j in s["json"] if j.get("t") == "fs-switch" and j.get("reason") == "ActiveRemoved"]
     r = {
         "side": s["side"], "driver": s["driver"], "sent": send["sent"], "sent_pps": send["pps_real"],
         "received": summ["received"], "unique": summ["unique"], "duplicates": summ["duplicates"], "late": summ["late"],
@@ -119,6 +122,8 @@ def analyse(off, s):
         "silence_switch_back_at_ms": round(sil_back[1] + t0 - (ad or 0), 1), "silence_baseline_ms": sil_base[0],
         "duplicates_switch_over": dup_over, "duplicates_switch_back": dup_back,
         "device_add_after_del_ms": add_host_rel,
+        "switch_over_after_del_ms": round(actives[0]["ms"] - dl, 1) if actives else None,
+        "removal_signal_after_del_ms": round(removed[0]["cause_ms"] - dl, 1) if removed else None,
         "device_add_during_traffic": ad is not None,
         "events": [{k: v for k, v in j.items()} | {"rel_ms": round(j["ms"] - dl, 1)} for j in ev if "ms" in j],
         "bins_missing_ms": missing,
@@ -154,7 +159,7 @@ def main():
         json.dump({"run": desc, "scenarios": results}, f, indent=1)
     cols = ["driver", "side", "sent", "unique", "lost_switch_over", "lost_switch_back", "lost_elsewhere",
             "silence_switch_over_ms", "silence_switch_back_ms", "silence_baseline_ms", "duplicates", "late",
-            "device_add_after_del_ms"]
+            "removal_signal_after_del_ms", "switch_over_after_del_ms", "device_add_after_del_ms"]
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(f"Run: {desc}\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
         for r in results:

@@ -36,6 +36,14 @@ internal sealed class FailSafeReceiver(FailSafeGroup<FailSafeNic> group, Sequenc
                 _previous = makeBeforeBreak ? _last : null;
                 _previousUntil = now + MakeBeforeBreakMs;
                 _last = nic;
+                // When the data path itself sees the new active port (the Switched event comes later: after the
+                // group has detached the removed device).
+                Report.Emit("fs-active", w =>
+                {
+                    w.WriteNumber("index", nic?.Index ?? -1);
+                    w.WriteNumber("generation", nic?.Generation ?? 0);
+                    w.WriteString("dev", nic?.Port.Device.Name ?? "");
+                });
             }
             int n = nic is null ? 0 : Poll(nic, now);
             if (n > 0)
