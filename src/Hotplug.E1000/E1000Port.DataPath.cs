@@ -22,6 +22,8 @@ public sealed partial class E1000Port
             if (_removed || _stopped)
                 return 0;
             int n = _rx.Receive(packets, ref _rxStats);
+            if (_rx.Detached)
+                MarkRemoved();
             if (n > 0)
                 _rxIdle = 0;
             else if (++_rxIdle >= IdleCheckInterval)
@@ -49,6 +51,8 @@ public sealed partial class E1000Port
             if (_removed || _stopped || packets.IsEmpty)
                 return 0;
             int n = _tx.Transmit(packets, ref _txStats);
+            if (_tx.Detached)
+                MarkRemoved();
             if (n == packets.Length)
                 _txStalls = 0;
             else if (++_txStalls >= IdleCheckInterval)

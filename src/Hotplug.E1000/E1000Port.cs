@@ -283,7 +283,16 @@ public sealed partial class E1000Port : IDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 _promiscuous = value;
                 if (!IsRemoved && !_stopped)
-                    Bar.Write32(Rctl, RctlValue());
+                {
+                    try
+                    {
+                        Bar.Write32(Rctl, RctlValue());
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        MarkRemoved(); // detached: nothing to filter any more
+                    }
+                }
             }
         }
     }

@@ -28,8 +28,8 @@ public sealed class E1000PortOptions
     /// <summary>Accept broadcast frames (RCTL.BAM; default true).</summary>
     public bool AcceptBroadcast { get; init; } = true;
 
-    /// <summary>How long bring-up waits for CTRL.RST to clear and for an EEPROM read (default 100 ms).</summary>
-    public TimeSpan ResetTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>How long bring-up waits for CTRL.RST to clear and for an EEPROM read (default 1 s).</summary>
+    public TimeSpan ResetTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Where the port logs its bring-up and its removal (default: nowhere).</summary>
     public ILogger? Logger { get; init; }

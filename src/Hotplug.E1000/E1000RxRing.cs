@@ -46,6 +46,9 @@ internal sealed unsafe class E1000RxRing : IDisposable
 
     public int Size { get; }
 
+    /// <summary>True once a doorbell write found the BAR disposed (the device was detached under a burst).</summary>
+    public bool Detached { get; private set; }
+
     public ulong Iova => _ring.Iova;
 
     /// <summary>Buffers taken from the pool ahead for the next refills (one pool lock per refill, not per frame).</summary>
@@ -105,7 +108,14 @@ internal sealed unsafe class E1000RxRing : IDisposable
         if (last >= 0)
         {
             _next = idx;
-            _bar.Write32(Rdt, (uint)last); // the descriptors are written before the NIC hears of them (a release store)
+            try
+            {
+                _bar.Write32(Rdt, (uint)last); // the descriptors are written before the NIC hears of them (a release store)
+            }
+            catch (ObjectDisposedException)
+            {
+                Detached = true; // the device was detached under the burst: the frames taken are the caller's all the same
+            }
         }
         stats.Packets += n;
         return n;

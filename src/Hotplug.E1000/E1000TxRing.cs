@@ -74,12 +74,28 @@ internal sealed unsafe class E1000TxRing : IDisposable
         {
             _tail = tail;
             _inFlight += n;
-            _bar.Write32(Tdt, (uint)tail); // the descriptors are written before the NIC hears of them (a release store)
+            Doorbell(Tdt, (uint)tail); // the descriptors are written before the NIC hears of them (a release store)
         }
         stats.Packets += n;
         stats.Bytes += bytes;
         stats.RingFull += packets.Length - n;
         return n;
+    }
+
+    /// <summary>True once a doorbell write found the BAR disposed (the device was detached under a burst).</summary>
+    public bool Detached { get; private set; }
+
+    /// <summary>A tail write that never throws: the packets posted are the ring's either way (freed once, at Dispose at the latest).</summary>
+    private void Doorbell(ulong register, uint value)
+    {
+        try
+        {
+            _bar.Write32(register, value);
+        }
+        catch (ObjectDisposedException)
+        {
+            Detached = true;
+        }
     }
 
     private static void Check(Packet p, int i)

@@ -83,14 +83,14 @@ public sealed class E1000InputTests(ITestOutputHelper output) : E1000TestBase(ou
         var (_, dev, dma, fake) = Setup();
         using var _ = fake;
         using var port = E1000Port.Attach(dev, dma, new E1000PortOptions { RxRingSize = 128, TxRingSize = 128, PoolSize = 512 });
-        const int Warm = 500, Measured = 3000;
+        const int Warm = 300, Measured = 1000;
         for (int i = 0; i < Warm + Measured; i++)
             fake.Inject(Frame(FakeE1000.DefaultMac, i));
         var burst = new Packet[32];
         int Forward(int target)
         {
             int done = 0;
-            var deadline = DateTime.UtcNow.Ticks + Soon.Ticks;
+            var deadline = DateTime.UtcNow.Ticks + TimeSpan.FromMinutes(1).Ticks; // a hang guard, not a timing assertion
             while (done < target && DateTime.UtcNow.Ticks < deadline)
             {
                 int n = port.ReceiveBurst(burst.AsSpan(0, Math.Min(burst.Length, target - done)));

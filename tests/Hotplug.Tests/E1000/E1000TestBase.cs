@@ -10,6 +10,9 @@ public abstract class E1000TestBase(ITestOutputHelper output) : PciBusTestBase(o
 {
     protected static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
 
+    /// <summary>The test's output.</summary>
+    protected ITestOutputHelper Log { get; } = output;
+
     internal (E1000Driver Driver, PciDevice Device, DmaAllocator Dma, FakeE1000 Fake) Setup(bool handling = false, bool macInEepromOnly = false)
     {
         var sim = _sim.AddDevice(A, E1000Driver.IntelVendorId, E1000Driver.I82540EmDeviceId, [128 * 1024]);
