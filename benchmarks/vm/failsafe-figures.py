@@ -165,11 +165,11 @@ def main():
         for r in results:
             f.write("| " + " | ".join(str(r[c]) for c in cols) + " |\n")
     drivers = [d for d in ("vfio-pci", "igb_uio") if any(x[1] == d for x in series)]
-    sides = [x for x in ("ours", "ours_mbb", "dpdk") if any(y[2] == x for y in series)]
-    colors = {"ours": "#1f77b4", "ours_mbb": "#2ca02c", "dpdk": "#d62728"}
-    names = {"ours": "ours (FailSafeGroup)", "ours_mbb": "ours, make-before-break at the switch-back",
+    sides = [x for x in ("ours", "ours_s1500", "ours_mbb", "dpdk") if any(y[2] == x for y in series)]
+    colors = {"ours": "#1f77b4", "ours_s1500": "#9467bd", "ours_mbb": "#2ca02c", "dpdk": "#d62728"}
+    names = {"ours": "ours (FailSafeGroup)", "ours_s1500": "ours, 1.5 s settle", "ours_mbb": "ours, make-before-break at the switch-back",
              "dpdk": "DPDK 22.11 failsafe PMD"}
-    short = {"ours": "ours", "ours_mbb": "ours+mbb", "dpdk": "DPDK"}
+    short = {"ours": "ours", "ours_s1500": "ours settle 1.5 s", "ours_mbb": "ours+mbb", "dpdk": "DPDK"}
     # Per side a row; per driver two panels: around device_del, and around device_add (when it came during the run).
     rows, cols = max(1, len(sides)), 2 * max(1, len(drivers))
     with open(os.path.join(out, "plot.gp"), "w") as f:

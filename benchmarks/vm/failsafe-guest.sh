@@ -5,7 +5,7 @@
 # Devices (plugged by the host at boot): e1000 "nic1" at rp1 (0000:01:00.0, the primary) and "nic2" at rp2
 # (0000:02:00.0, the standby), both on QEMU hub 0 with a virtio-net NIC (eth0, driven by the guest kernel) from
 # which hpsend sends sequence-numbered frames. Kernel command line: hp.scen=a,b,... (SIDE-DRIVER, SIDE one of
-# ours, ours_mbb (make-before-break at the switch-back), dpdk; DRIVER vfio-pci or igb_uio), hp.pps=N, hp.secs=S.
+# ours, ours_mbb (make-before-break at the switch-back), ours_s1500 (a 1.5 s switch-back settle), dpdk; DRIVER vfio-pci or igb_uio), hp.pps=N, hp.secs=S.
 #
 # Per scenario: bind both NICs, start the receiver (ours: the agent's failsafe scenario; DPDK: fsrecv, the
 # failsafe PMD over the two NICs), start the sender once the receiver runs ("rx-start"), and mark "HPB pull": the
@@ -16,7 +16,7 @@ S=0000:02:00.0
 DEV=/sys/bus/pci/devices
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
 mark() { echo "HPB $*"; }
-SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="ours-vfio-pci ours_mbb-vfio-pci dpdk-vfio-pci ours-igb_uio ours_mbb-igb_uio dpdk-igb_uio"
+SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="ours-vfio-pci ours_s1500-vfio-pci dpdk-vfio-pci ours-igb_uio ours_s1500-igb_uio dpdk-igb_uio"
 PPS=$(arg pps); [ -n "$PPS" ] || PPS=5000
 SECS=$(arg secs); [ -n "$SECS" ] || SECS=14
 
@@ -55,6 +55,7 @@ run() { # side driver
     case "$side" in
         ours) /agent/hotplug-vm-agent failsafe $P $S $((SECS + 6)) | tee /tmp/rx.out & ;;
         ours_mbb) /agent/hotplug-vm-agent failsafe $P $S $((SECS + 6)) mbb | tee /tmp/rx.out & ;;
+        ours_s1500) /agent/hotplug-vm-agent failsafe $P $S $((SECS + 6)) settle=1500 | tee /tmp/rx.out & ;;
         dpdk)
             case "$drv" in
                 igb_uio) mem="--iova-mode=pa -m 64" ;;

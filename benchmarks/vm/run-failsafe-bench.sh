@@ -8,8 +8,9 @@
 #
 # --no-agent builds the image without our agent (the dpdk-* scenarios only). OUT_DIR (default artifacts/bench/failsafe) gets results.json, table.md, per-ms series (*.dat) and the plot
 # (failsafe-removal.svg; copied to docs/img/ with --docs). LIST: comma-separated SIDE-DRIVER, SIDE one of ours,
-# ours_mbb (the agent keeps polling the old port after a switch-back until the new one delivers), dpdk; DRIVER
-# vfio-pci or igb_uio (default: all six). Network: a QEMU hub (hubid 0) joins a virtio-net NIC
+# ours_mbb (the agent keeps polling the old port after a switch-back until the new one delivers), ours_s1500 (the
+# group's switch-back settle 1.5 s instead of 500 ms), dpdk; DRIVER vfio-pci or igb_uio (default: ours, ours_s1500
+# and dpdk on both drivers). Network: a QEMU hub (hubid 0) joins a virtio-net NIC
 # (the guest kernel's eth0: hpsend, N frames/s for S seconds), e1000 nic1 (rp1, primary) and e1000 nic2 (rp2,
 # standby); a hub repeats every frame to every other port, so both e1000s receive all of them.
 # Timing: the host stamps every console and QMP line on arrival ($EPOCHREALTIME); the guest prints its
@@ -26,7 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${HP_VM_CACHE:-$ROOT/.vm-cache}
 OUT=$ROOT/artifacts/bench/failsafe
-SCEN=ours-vfio-pci,ours_mbb-vfio-pci,dpdk-vfio-pci,ours-igb_uio,ours_mbb-igb_uio,dpdk-igb_uio
+SCEN=ours-vfio-pci,ours_s1500-vfio-pci,dpdk-vfio-pci,ours-igb_uio,ours_s1500-igb_uio,dpdk-igb_uio
 PPS=5000
 SECS=14
 KEEP=0

@@ -6,7 +6,7 @@ using Hotplug.Pci;
 namespace Hotplug.VmAgent;
 
 /// <summary>
-/// <c>failsafe PRIMARY STANDBY SECONDS [mbb]</c> (issue 14 item 3): a <see cref="FailSafeGroup{TPort}"/> over two e1000 ports
+/// <c>failsafe PRIMARY STANDBY SECONDS [mbb] [settle=MS]</c> (issue 14 item 3): a <see cref="FailSafeGroup{TPort}"/> over two e1000 ports
 /// (Hotplug.E1000) on a QEMU hub, receiving hpsend's sequence-numbered frames on <see cref="FailSafeGroup{TPort}.Active"/>
 /// for SECONDS (or until <see cref="StopFile"/> exists) while the host does device_del of the primary and later device_add (the guest binds it again; the group
 /// attaches it on BOUND and switches back after the settle time). Reports: <c>rx-start</c>; <c>fs-switch</c> per change
@@ -14,7 +14,9 @@ namespace Hotplug.VmAgent;
 /// same as the peer's) and <c>fs-summary</c>: the switches' times, the loss before and after the primary's return, the
 /// longest time without a new frame after each switch, the frames of each port, and the dead-device check — a burst
 /// issued on a port after the group retired it (its REMOVE) must return nothing ("dead_reads" counts what such bursts
-/// returned; "late_bursts" how many there were). <c>mbb</c>: make-before-break at a switch-back (<see cref="FailSafeReceiver"/>).
+/// returned; "late_bursts" how many there were). <c>mbb</c>: make-before-break at a switch-back (<see cref="FailSafeReceiver"/>); <c>settle=MS</c>: the group's
+/// switch-back settle time (default 500 ms). QEMU's e1000 takes no frame for 1 s (virtual time) after every RCTL write
+/// (its flush-queue timer), so a port attached less than 1 s before the switch-back delivers nothing at first.
 /// </summary>
 internal static class FailSafeScenario
 {
@@ -24,8 +26,12 @@ internal static class FailSafeScenario
     /// <summary>How long a port's factory waits for its link before handing it to the group anyway.</summary>
     public static readonly TimeSpan LinkTimeout = TimeSpan.FromSeconds(3);
 
-    public static int Run(string primary, string standby, double seconds, bool makeBeforeBreak)
+    public static int Run(string primary, string standby, double seconds, IReadOnlyList<string> flags)
     {
+        bool makeBeforeBreak = flags.Contains("mbb");
+        var settle = flags.Where(f => f.StartsWith("settle=", StringComparison.Ordinal))
+            .Select(f => TimeSpan.FromMilliseconds(int.Parse(f["settle=".Length..], System.Globalization.CultureInfo.InvariantCulture)))
+            .DefaultIfEmpty(new FailSafeOptions().SwitchBackSettle).Last();
         var driver = new E1000Driver();
         using var eal = PciEal.Create(new PciBusOptions { AllowList = [primary, standby] });
         var pci = eal.Pci();
@@ -48,7 +54,7 @@ internal static class FailSafeScenario
 
         var opened = new List<FailSafeNic>();
         var switches = new List<(FailSafeSwitch Switch, double Ms)>();
-        using var group = new FailSafeGroup<FailSafeNic>(eal, new FailSafeOptions { AttachOnBound = true });
+        using var group = new FailSafeGroup<FailSafeNic>(eal, new FailSafeOptions { AttachOnBound = true, SwitchBackSettle = settle });
         foreach (var (bdf, index) in new[] { (primary, 0), (standby, 1) })
             group.AddMember("pci", bdf, dev =>
             {
@@ -90,7 +96,7 @@ internal static class FailSafeScenario
             return Fail("no member attached at start");
 
         var counter = new SequenceCounter(Report.NowMs());
-        Report.Emit("rx-start", w => { w.WriteString("side", "ours"); w.WriteNumber("seconds", seconds); w.WriteBoolean("make_before_break", makeBeforeBreak); });
+        Report.Emit("rx-start", w => { w.WriteString("side", "ours"); w.WriteNumber("seconds", seconds); w.WriteBoolean("make_before_break", makeBeforeBreak); w.WriteNumber("settle_ms", settle.TotalMilliseconds); });
         var receiver = new FailSafeReceiver(group, counter, makeBeforeBreak);
         receiver.Run(counter.StartMs + seconds * 1000, () => File.Exists(StopFile));
         double endMs = Report.NowMs();
