@@ -177,7 +177,7 @@ def main():
         f.write(f"set output '{os.path.join(out, 'failsafe-removal.svg')}'\n")
         f.write("set termoption noenhanced\n")
         f.write(f"set multiplot layout {rows},{cols} rowsfirst title 'New frames received per ms ({SMOOTH_MS}-ms means) "
-                "around device_del of the primary e1000 (del) and its device_add (add); mbb: make-before-break'\n")
+                "around device_del of the primary e1000 (del) and its device_add (add)" + ("; mbb: make-before-break" if "ours_mbb" in sides else "") + "'\n")
         f.write("set ylabel 'new frames / ms'\nset grid\nunset key\nset yrange [0:*]\n")
         f.write("set arrow 1 from 0, graph 0 to 0, graph 1 nohead lc rgb 'black' lw 1.5\n")
         for side in sides:
