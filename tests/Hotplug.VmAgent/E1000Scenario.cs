@@ -80,11 +80,18 @@ internal static class E1000Scenario
         bool stoppedBefore = b.IsStopped;
         eal.HotplugRemove(removed); // E1000Driver.Remove: B's bursts return 0 from here on
         long receivedAtRemove = traffic.Received;
+        long aSentAtRemove = a.Stats.TxPackets;
         Thread.Sleep(300);
         Volatile.Write(ref stop, true);
         if (!loop.Join(TimeSpan.FromSeconds(30)))
             return Fail("the traffic loop did not stop within 30 s (a hang)");
         b.Dispose();
+        // A lives on (with vfio, B's group left the shared container): its transmit ring still drains, by DMA.
+        long aSentAfter = a.Stats.TxPackets - aSentAtRemove;
+        var drainBy = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        int aInFlight;
+        while ((aInFlight = a.ReclaimTransmitted()) > 0 && DateTime.UtcNow < drainBy)
+            Thread.Sleep(1);
         Report.Emit("e1000-removed", w =>
         {
             w.WriteString("source", removed.Source.ToString());
@@ -98,9 +105,11 @@ internal static class E1000Scenario
             w.WriteNumber("rx_after_removed", afterRemoved);
             w.WriteNumber("zero_bursts", zeroBursts);
             w.WriteString("failure", failure);
+            w.WriteNumber("a_sent_after_remove", aSentAfter);
+            w.WriteNumber("a_in_flight", aInFlight);
             Resources.Write(w);
         });
-        return failure == "" && afterRemoved == 0 && traffic.Bad == 0 ? 0 : 1;
+        return failure == "" && afterRemoved == 0 && traffic.Bad == 0 && aSentAfter > 0 && aInFlight == 0 ? 0 : 1;
     }
 
     private static void Emit(string direction, E1000Traffic t, int frames) =>
