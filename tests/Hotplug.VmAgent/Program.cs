@@ -23,6 +23,10 @@ using Hotplug.VmAgent;
 //   e1000-fwd BDF_A BDF_B SECONDS INFLIGHT  forwarding rate: A's receive bursts into B's transmit bursts, frames circulating on the hub
 //   nvme-bench BDF LAT_N IOPS_MS QD MAX_MS POST_MS
 //                     the NVMe peer benchmark's side of ours: QD1 latency, QD IOPS, a removal run in per-ms buckets (NvmeBenchScenario)
+//   failsafe PRIMARY STANDBY SECONDS [mbb] [settle=MS]
+//                     a FailSafeGroup over two e1000 ports receiving hpsend's frames across device_del / device_add
+//                     (FailSafeScenario; mbb: keep polling the previous port after a switch-back until the new one delivers;
+//                     settle=MS: the group's switch-back settle time)
 //   status | bind DRIVER BDF [force] | unbind BDF [force]
 //                     the CLI's dpdk-devbind verbs on the same library class, PciDriverControl (DevbindScenario)
 try
@@ -42,6 +46,7 @@ try
         "e1000-fwd" when args.Length == 5 => E1000ForwardScenario.Run(args[1], args[2], int.Parse(args[3]), int.Parse(args[4])),
         "e1000" when args.Length is 4 or 5 => E1000Scenario.Run(args[1], args[2], int.Parse(args[3]), args.Length == 5 && args[4] == "remove"),
         "nvme-bench" when args.Length == 7 => NvmeBenchScenario.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]), int.Parse(args[6])),
+        "failsafe" when args.Length is >= 4 and <= 6 => FailSafeScenario.Run(args[1], args[2], double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), args[4..]),
         "status" when args.Length == 1 => DevbindScenario.Status(),
         "bind" when args.Length is 3 or 4 => DevbindScenario.Change(args[1], args[2], args.Length == 4 && args[3] == "force"),
         "unbind" when args.Length is 2 or 3 => DevbindScenario.Change(null, args[1], args.Length == 3 && args[2] == "force"),
@@ -58,7 +63,7 @@ catch (Exception e)
 
 static int Usage()
 {
-    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES [edu|e1000] | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF [CYCLES] | nvme-bench BDF LAT_N IOPS_MS QD MAX_MS POST_MS | e1000 BDF_A BDF_B FRAMES [remove] | e1000-fwd BDF_A BDF_B SECONDS INFLIGHT | status | bind DRIVER BDF [force] | unbind BDF [force]");
+    Report.Error("usage: hotplug-vm-agent hello | scan | edu-read BDF | hotplug BDF KERNEL_DRIVER CYCLES [edu|e1000] | sigbus BDF ROUNDS | slow-probe BDF PROBE_MS WAIT_MS uevents|no-uevents | fork BDF MODE CHILD_MS WAIT_MS | dma BDF CYCLES irq|intx|poll | nvme BDF [CYCLES] | nvme-bench BDF LAT_N IOPS_MS QD MAX_MS POST_MS | e1000 BDF_A BDF_B FRAMES [remove] | e1000-fwd BDF_A BDF_B SECONDS INFLIGHT | failsafe PRIMARY STANDBY SECONDS [mbb] [settle=MS] | status | bind DRIVER BDF [force] | unbind BDF [force]");
     return 2;
 }
 

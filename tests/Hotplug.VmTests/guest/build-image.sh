@@ -141,7 +141,7 @@ agent_hash() {
     (cd "$AGENT_DIR" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
 }
 HASH=$( {
-    sha256sum "$HERE/build-image.sh" "$HERE/init.sh" "$HERE/hpguest.c" "$HERE/hpguest-marks.h" | cut -d' ' -f1
+    sha256sum "$HERE/build-image.sh" "$HERE/init.sh" "$HERE/hpguest.c" "$HERE/hpguest-marks.h" "$HERE/hpsend.c" | cut -d' ' -f1
     echo "$VERSIONS"
     echo "agent=$(agent_hash)"
 } | sha256sum | cut -d' ' -f1)
@@ -174,9 +174,11 @@ mknod -m 600 "$STAGE/dev/console" c 5 1
 mknod -m 666 "$STAGE/dev/null" c 1 3
 
 gcc -static -O2 -Wall -Wextra -Werror -o "$STAGE/bin/hpguest" "$HERE/hpguest.c" || fail "building hpguest failed"
+# The fail-safe scenario's traffic source (sequence-numbered frames on the guest's virtio-net NIC).
+gcc -static -O2 -Wall -Wextra -Werror -o "$STAGE/bin/hpsend" "$HERE/hpsend.c" || fail "building hpsend failed"
 
 # Modules and their dependencies, from the generated modules.dep.
-WANT="virtio_pci virtio_console uio uio_pci_generic vfio vfio_iommu_type1 vfio_pci_core vfio_pci"
+WANT="virtio_pci virtio_console virtio_net uio uio_pci_generic vfio vfio_iommu_type1 vfio_pci_core vfio_pci"
 declare -A SEEN=()
 ORDER=()
 norm() { local b=${1##*/}; b=${b%%.ko*}; echo "${b//-/_}"; }
