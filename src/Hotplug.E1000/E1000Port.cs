@@ -112,6 +112,7 @@ public sealed partial class E1000Port : IDisposable
         var bar = device.Bar(0);
         if (bar.Read32(Status) == AllOnes)
             throw new E1000Exception($"{device.Name}: STATUS reads all-ones: the NIC is gone.");
+        device.Config.EnableBusMastering(); // descriptors and frames move by DMA (Quiesce cleared it; a re-added function starts with it off)
         var pool = o.Pool ?? PacketPool.Create(dma, o.PoolSize, RxBufferSize);
         E1000Port port;
         try

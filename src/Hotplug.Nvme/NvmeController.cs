@@ -106,6 +106,7 @@ public sealed partial class NvmeController : IDisposable
             throw new NvmeException($"{device.Name}: the controller's smallest page is {MinPageSize(cap)} bytes; this driver uses 4 KiB.");
         if (((cap >> 37) & 1) == 0)
             throw new NvmeException($"{device.Name}: the controller does not support the NVM command set (CAP.CSS).");
+        device.Config.EnableBusMastering(); // the controller reads its queues by DMA (a re-added function starts with it off)
         var c = new NvmeController(device, dma, cap);
         try
         {

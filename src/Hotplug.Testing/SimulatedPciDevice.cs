@@ -43,6 +43,7 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         Write("numa_node", numaNode.ToString(CultureInfo.InvariantCulture));
         Write("driver_override", "(null)");
         Write("uevent", $"PCI_CLASS={classCode:X}\nPCI_ID={vendorId:X4}:{deviceId:X4}\nPCI_SUBSYS_ID=1AF4:1100\nPCI_SLOT_NAME={name}");
+        File.WriteAllBytes(Path.Combine(_dir, "config"), ConfigHeader(vendorId, deviceId, classCode));
         _memfds = new int[barSizes.Count];
         var resource = new StringBuilder();
         ulong phys = 0xfe000000UL + ((ulong)address.Bus << 24) + ((ulong)address.Device << 20);
@@ -69,6 +70,20 @@ public sealed unsafe class SimulatedPciDevice : IDisposable
         if (kernelDriver is not null)
             BindKernelDriver(kernelDriver, uio);
         File.CreateSymbolicLink(_link, Path.Combine("..", "..", "..", "devices", "pci0000:00", name));
+    }
+
+    /// <summary>A type-0 configuration header (256 bytes, as sysfs <c>config</c> shows to root): ids, COMMAND with memory space on, class.</summary>
+    private static byte[] ConfigHeader(ushort vendorId, ushort deviceId, uint classCode)
+    {
+        var c = new byte[256];
+        BitConverter.TryWriteBytes(c.AsSpan(0), vendorId);
+        BitConverter.TryWriteBytes(c.AsSpan(2), deviceId);
+        BitConverter.TryWriteBytes(c.AsSpan(4), (ushort)0x0002); // COMMAND: memory space; bus mastering off, as after a hot-add
+        c[8] = 0x10; // revision
+        c[9] = (byte)classCode;
+        c[10] = (byte)(classCode >> 8);
+        c[11] = (byte)(classCode >> 16);
+        return c;
     }
 
     /// <summary>The function's address.</summary>

@@ -138,7 +138,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         string tools = Path.Combine(_work, "tools");
 
         // 1. Pack a copy of the CLI and what it references (the tool package carries their build output and the shim).
-        string repo = CopySources(Path.Combine(_work, "repo"), "Hotplug", "Hotplug.Testing", "Hotplug.Cli");
+        string repo = CopySources(Path.Combine(_work, "repo"), "Hotplug", "Hotplug.Testing", "Hotplug.Nvme", "Hotplug.Cli");
         Run(repo, "dotnet", "pack", "src/Hotplug.Cli", "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false");
         string nupkg = Path.Combine(feed, $"Hotplug.Cli.{version}.nupkg");
         Assert.True(File.Exists(nupkg), $"{nupkg} not produced; feed has [{string.Join(", ", Directory.GetFiles(feed))}]\n{_log}");

@@ -201,4 +201,15 @@ public sealed class NvmeControllerTests(ITestOutputHelper output) : PciBusTestBa
         Assert.Equal(NvmeStatus.ControllerRemoved, error.Status); // not the CAP.TO timeout
         Assert.Contains("the controller is gone", error.Message);
     }
+
+    [Fact]
+    public void Attach_turns_bus_mastering_on_itself()
+    {
+        var (_, dev, dma, fake) = Setup();
+        using var __ = fake;
+        ushort command = dev.Config.Read16(PciConfigSpace.CommandOffset);
+        dev.Config.Write16(PciConfigSpace.CommandOffset, (ushort)(command & ~PciConfigSpace.CommandBusMaster)); // a re-added function
+        using var ctrl = NvmeController.Attach(dev, dma);
+        Assert.NotEqual(0, dev.Config.Read16(PciConfigSpace.CommandOffset) & PciConfigSpace.CommandBusMaster);
+    }
 }
