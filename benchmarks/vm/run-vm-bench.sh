@@ -42,6 +42,7 @@ done
 log() { echo "vm-bench: $*" >&2; }
 fail() { echo "vm-bench: ERROR: $*" >&2; exit 1; }
 T_START=$EPOCHREALTIME
+trap "" PIPE # a ping written after QEMU powered off must not end the script
 
 # ---------------------------------------------------------------- image
 IMG=$(bash "$HERE/build-peer-image.sh" --cache "$CACHE") || fail "building the guest image failed"
