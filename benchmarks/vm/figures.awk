@@ -40,7 +40,7 @@ END {
     for (i = 1; i <= N; i++) {
         o = list("ours", fdrv[i], fstep[i]); b = list("dpdk", fdrv[i], fstep[i])
         printf "    { \"name\": \"%s\", \"ours_samples_us\": [%s], \"baseline_samples_us\": [%s],\n", fname[i], o, b
-        printf "      \"baseline\": \"DPDK 22.11 testpmd --hot-plug (e1000, same guest)\", \"target\": \"%s\", \"note\": \"%s\" }%s\n", esc(ftarget[i]), esc(fnote[i]), i < N ? "," : ""
+        printf "      \"baseline\": \"DPDK 22.11 testpmd --hot-plug (the same e1000, same guest, guest clock)\", \"target\": \"%s\", \"note\": \"%s\" }%s\n", esc(ftarget[i]), esc(fnote[i]), i < N ? "," : ""
     }
     printf "  ] }\n"
 }
