@@ -108,8 +108,11 @@ public sealed class PciDriverControl
             UnbindCurrent(status);
         string dir = Path.Combine(DevicesRoot, address.ToString());
         Write(Path.Combine(dir, "driver_override"), driver, address);
-        Write(Path.Combine(BusDirectory, "drivers_probe"), address.ToString(), address);
-        string? now = WaitForDriver(address, d => d == driver);
+        string probe = Path.Combine(BusDirectory, "drivers_probe");
+        Write(probe, address.ToString(), address);
+        // A function the kernel has only just added (its ADD uevent) is not matched to drivers yet: a probe that
+        // early binds nothing, and with drivers_autoprobe 0 nothing else will. Probe again until it binds.
+        string? now = WaitForDriver(address, d => d == driver, () => ProbeAgain(probe, address));
         if (now != driver)
             throw new PciDriverControlException($"{address}: the kernel did not bind it to {driver} (driver now: {now ?? "none"}; see dmesg)");
         _logger.LogInformation("{Device}: bound to {Driver}", address, driver);
@@ -169,15 +172,29 @@ public sealed class PciDriverControl
     }
 
     /// <summary>Polls the function's <c>driver</c> link until <paramref name="done"/> holds or the settle time passes; returns the last value.</summary>
-    private string? WaitForDriver(PciAddress address, Func<string?, bool> done)
+    private string? WaitForDriver(PciAddress address, Func<string?, bool> done, Action? again = null)
     {
         var deadline = DateTime.UtcNow + SettleTimeout;
-        while (true)
+        for (int i = 1; ; i++)
         {
             string? now = ReadInfo(address).KernelDriverName;
             if (done(now) || DateTime.UtcNow >= deadline)
                 return now;
             Thread.Sleep(5);
+            if (i % 10 == 0)
+                again?.Invoke(); // every 50 ms
+        }
+    }
+
+    private void ProbeAgain(string probe, PciAddress address)
+    {
+        try
+        {
+            File.WriteAllText(probe, address.ToString());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogDebug("{Device}: drivers_probe again failed: {Error}", address, e.Message);
         }
     }
 

@@ -162,6 +162,25 @@ public class RemovalSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Bind_on_add_probes_again_when_the_kernel_ignored_the_first_probe_of_the_new_function()
+    {
+        using var sim = Testing.SimulatedPciBus.Create();
+        var dev = sim.AddDevice("0000:03:00.0", 0x1234, 0x11e8, [1UL << 16], kernelDriver: null);
+        sim.LoadDrivers("uio_pci_generic");
+        using var core = new Support.FakeDriverCore(sim) { IgnoreFirstProbes = 1 }; // drivers_autoprobe 0: nothing else binds it
+        using var eal = PciEal.Create(new PciBusOptions
+            {
+                SysfsRoot = sim.SysfsRoot, DevRoot = sim.DevRoot, AllowList = ["0000:03:00.0"], AutoProbeOnAdd = true, BindOnAdd = "uio_pci_generic",
+            });
+
+        eal.InjectUevent(PciUevent("add", "0000:03:00.0"));
+
+        Assert.True(SpinWait.SpinUntil(() => dev.KernelDriver is not null, TimeSpan.FromSeconds(5)),
+            $"not bound; probes: {string.Join(", ", core.Probed)}");
+        Assert.Equal("uio_pci_generic", dev.KernelDriver);
+    }
+
+    [Fact]
     public void A_device_not_on_the_allow_list_is_never_bound_or_probed_on_add()
     {
         using var sim = Testing.SimulatedPciBus.Create();

@@ -20,6 +20,12 @@ public sealed class FakeDriverCore : IDisposable
         _thread.Start();
     }
 
+    /// <summary>
+    /// How many probes to ignore first, as the kernel ignores a probe of a function it has only just added (its
+    /// ADD uevent comes before the driver core lets drivers match it).
+    /// </summary>
+    public int IgnoreFirstProbes { get; set; }
+
     /// <summary>Addresses written to drivers_probe, in order.</summary>
     public List<string> Probed { get; } = [];
 
@@ -34,7 +40,10 @@ public sealed class FakeDriverCore : IDisposable
         {
             if (Take(ProbePath) is { } probe)
             {
-                lock (Probed) Probed.Add(probe);
+                int seen;
+                lock (Probed) { Probed.Add(probe); seen = Probed.Count; }
+                if (seen <= IgnoreFirstProbes)
+                    continue;
                 var dev = _sim.Devices.FirstOrDefault(d => d.Name == probe);
                 string? wanted = dev is null ? null : File.ReadAllText(dev.AttributePath("driver_override")).Trim();
                 if (dev is not null && dev.KernelDriver is null && wanted is { Length: > 0 } and not "(null)"
