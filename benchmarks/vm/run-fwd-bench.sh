@@ -6,8 +6,9 @@
 #
 #   benchmarks/vm/run-fwd-bench.sh [OUT_DIR] [--scen LIST] [--secs S] [--smp N]
 #
-# LIST: comma-separated SIDE-INFLIGHT-DRIVER, SIDE ours or dpdk, DRIVER vfio-pci or igb_uio (default: ours and
-# dpdk at 256 and 32 on vfio-pci, then on igb_uio). OUT_DIR (default artifacts/bench/fwd) gets results.json,
+# LIST: comma-separated SIDE-INFLIGHT-DRIVER, SIDE ours, dpdk or dpdkhuge (DPDK on vfio-pci with 2 MiB hugepages;
+# dpdk on vfio-pci runs as our other benchmarks run it, --no-huge, 4 KiB pages), DRIVER vfio-pci or igb_uio (default:
+# ours and DPDK with hugepages at 256 and 32 frames in flight on both drivers, and dpdk --no-huge at 256 on vfio-pci). OUT_DIR (default artifacts/bench/fwd) gets results.json,
 # table.md and the console log. The image is the fail-safe/VM benchmark's (build-peer-image.sh: the Vm tier's
 # image with our NativeAOT agent, plus Debian's DPDK libraries and the e1000 PMD), with one more archive appended:
 # fwd (built here with pkg-config libdpdk) and fwd-guest.sh. Needs qemu-system-x86 (TCG), dpdk-dev, python3, the
@@ -18,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${HP_VM_CACHE:-$ROOT/.vm-cache}
 OUT=$ROOT/artifacts/bench/fwd
-SCEN=ours-256-vfio-pci,dpdk-256-vfio-pci,ours-32-vfio-pci,dpdk-32-vfio-pci,ours-256-igb_uio,dpdk-256-igb_uio,ours-32-igb_uio,dpdk-32-igb_uio
+SCEN=ours-256-vfio-pci,dpdkhuge-256-vfio-pci,dpdk-256-vfio-pci,ours-32-vfio-pci,dpdkhuge-32-vfio-pci,ours-256-igb_uio,dpdk-256-igb_uio,ours-32-igb_uio,dpdk-32-igb_uio
 SECS=5
 SMP=1
 while [ $# -gt 0 ]; do
