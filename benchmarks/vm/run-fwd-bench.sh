@@ -99,9 +99,13 @@ for line in open(log, errors="replace"):
     runs.append(r)
 rows, pairs = [], []
 f = lambda v, fmt: "—" if v is None else fmt.format(v)
-for p in [r for r in runs if r["side"] != "ours"]:
+for i, p in enumerate(runs):
+    if p["side"] == "ours":
+        continue
     n, d = p["inflight"], p["driver"]
-    o = next((r for r in runs if (r["side"], r["inflight"], r["driver"]) == ("ours", n, d)), None)
+    # A list may repeat scenarios (ours, dpdk, ours, dpdk...): each DPDK run is paired with the nearest run of ours.
+    near = sorted((abs(j - i), j) for j, r in enumerate(runs) if (r["side"], r["inflight"], r["driver"]) == ("ours", n, d))
+    o = runs[near[0][1]] if near else None
     fo, fp = (o or {}).get("pps"), p.get("pps")
     ratio = fo / fp if fo and fp else None
     alloc = (o or {}).get("alloc_bytes")
@@ -113,10 +117,20 @@ for p in [r for r in runs if r["side"] != "ours"]:
     rows.append(f"| {d} | {n} | {f(fo, '{:,.0f}')} | {f(fp, '{:,.0f}')} ({dpdk}) | {f(ratio, '{:.2f}')} | "
                 f"{f((o or {}).get('frames_per_burst'), '{:.1f}')} / {f(p.get('frames_per_burst'), '{:.1f}')} | "
                 f"{f(alloc, '{:,}')} ({f(per_burst, '{:g}')} per burst) |")
+groups = {}
+for q in pairs:
+    if q["ratio"] is not None:
+        groups.setdefault((q["driver"], q["inflight"], q["dpdk"]), []).append(q["ratio"])
+median = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
+summary = [{"driver": d, "inflight": n, "dpdk": side, "pairs": len(v), "ratio_median": median(v), "ratio_min": min(v), "ratio_max": max(v)}
+           for (d, n, side), v in groups.items()]
+if any(g["pairs"] > 1 for g in summary):
+    rows.append("\n| driver | frames in flight | DPDK | pairs | ours / DPDK, median (min–max) |\n|---|---|---|---|---|")
+    rows += [f"| {g['driver']} | {g['inflight']} | {g['dpdk']} | {g['pairs']} | {g['ratio_median']:.2f} ({g['ratio_min']:.2f}–{g['ratio_max']:.2f}) |" for g in summary]
 table = (f"{setting}; {secs:g} s per run, bursts of 32, rings of 512\n\n"
          "| driver | frames in flight | ours, frames/s | DPDK em PMD, frames/s (its memory) | ours / DPDK | frames per burst (ours / DPDK) | bytes allocated by our loop |\n"
          "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
-json.dump({"setting": setting, "seconds": secs, "vcpus": smp, "pairs": pairs, "runs": runs}, open(f"{out}/results.json", "w"), indent=1)
+json.dump({"setting": setting, "seconds": secs, "vcpus": smp, "pairs": pairs, "summary": summary, "runs": runs}, open(f"{out}/results.json", "w"), indent=1)
 open(f"{out}/table.md", "w").write(table)
 print(table)
 PY
