@@ -8,8 +8,10 @@
 #
 # LIST: comma-separated SIDE-INFLIGHT-DRIVER, SIDE ours, dpdk or dpdkhuge (DPDK on vfio-pci with 2 MiB hugepages;
 # dpdk on vfio-pci runs as our other benchmarks run it, --no-huge, 4 KiB pages), DRIVER vfio-pci or igb_uio (default:
-# ours and DPDK with hugepages at 256 and 32 frames in flight on both drivers, and dpdk --no-huge at 256 on vfio-pci). OUT_DIR (default artifacts/bench/fwd) gets results.json,
-# table.md and the console log. The image is the fail-safe/VM benchmark's (build-peer-image.sh: the Vm tier's
+# ours and DPDK with hugepages at 256 and 32 frames in flight on both drivers, and dpdk --no-huge at 256 on
+# vfio-pci). A repeated entry makes alternating pairs (each DPDK run is paired with the nearest run of ours; the
+# table then adds the median ratio). OUT_DIR (default artifacts/bench/fwd) gets results.json, table.md and the
+# console log. The image is the fail-safe/VM benchmark's (build-peer-image.sh: the Vm tier's
 # image with our NativeAOT agent, plus Debian's DPDK libraries and the e1000 PMD), with one more archive appended:
 # fwd (built here with pkg-config libdpdk) and fwd-guest.sh. Needs qemu-system-x86 (TCG), dpdk-dev, python3, the
 # .NET 10 SDK. Nothing here touches the host's PCI devices: the guest binds its own emulated NICs.
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
         --scen) SCEN=$2; shift 2 ;;
         --secs) SECS=$2; shift 2 ;;
         --smp) SMP=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         -*) echo "run-fwd-bench.sh: unknown option $1" >&2; exit 2 ;;
         *) OUT=$1; shift ;;
     esac
