@@ -90,6 +90,7 @@ for f in "${PLUGIN_FILES[@]}"; do
     ln -s "$f" "$STAGE/dpdk/pmds/${b%%.so*}.so"
 done
 install -m 755 "$HERE/guest-bench.sh" "$STAGE/bench/guest-bench.sh"
+install -m 644 "$HERE/guest-lib.sh" "$STAGE/bench/guest-lib.sh"
 # Line-buffered stdout for testpmd behind a pipe (its lines are stamped on the guest clock by hpguest stamp).
 gcc -O2 -Wall -shared -fPIC -o "$STAGE/bench/linebuf.so" "$HERE/linebuf.c" || fail "building linebuf.so failed"
 (cd "$STAGE" && find . -print0 | sort -z | cpio --null -o -H newc --quiet) | gzip -1 >"$OUT/overlay.cpio.gz"

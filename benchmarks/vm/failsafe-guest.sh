@@ -13,33 +13,12 @@
 # driver (as an admin or a udev rule would). The receivers stop by themselves. The guest never removes anything.
 P=0000:01:00.0
 S=0000:02:00.0
-DEV=/sys/bus/pci/devices
-arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
-mark() { echo "HPB $*"; }
+. /bench/guest-lib.sh # DEV, arg, mark, wait_exists, wait_gone, bind, hugepages
 SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="ours-vfio-pci ours_s1500-vfio-pci dpdk-vfio-pci ours-igb_uio ours_s1500-igb_uio dpdk-igb_uio"
 PPS=$(arg pps); [ -n "$PPS" ] || PPS=5000
 SECS=$(arg secs); [ -n "$SECS" ] || SECS=14
 
-wait_exists() { n=0; while [ ! -e "$1" ]; do n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1; sleep 0.02; done; }
-wait_gone() { n=0; while [ -e "$1" ]; do n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1; sleep 0.02; done; }
-bind() { # bdf driver
-    wait_exists $DEV/$1/driver_override 30 || { mark "error no-device $1"; return 1; }
-    cur=$(readlink $DEV/$1/driver 2>/dev/null); cur=${cur##*/}
-    [ "$cur" = "$2" ] && return 0
-    [ -n "$cur" ] && echo "$1" >$DEV/$1/driver/unbind
-    echo "$2" >$DEV/$1/driver_override
-    n=0
-    while [ ! -e $DEV/$1/driver ]; do
-        echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
-        [ -e $DEV/$1/driver ] && break
-        n=$((n + 1)); [ $n -gt 200 ] && { mark "error bind $1 $2"; return 1; }
-        sleep 0.02
-    done
-}
-
-mkdir -p /dev/hugepages
-mount -t hugetlbfs nodev /dev/hugepages
-echo 64 >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hugepages 64
 echo 0 >/sys/bus/pci/drivers_autoprobe
 ip link set eth0 up
 mark "guest kernel=$(uname -r) hugepages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) scen=$SCEN pps=$PPS secs=$SECS"

@@ -6,30 +6,11 @@
 # "HPB res SIDE INFLIGHT DRIVER <its JSON line>". Nothing is ever removed.
 A=0000:01:00.0
 B=0000:02:00.0
-DEV=/sys/bus/pci/devices
-arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
-mark() { echo "HPB $*"; }
+. /bench/guest-lib.sh # DEV, arg, mark, wait_exists, wait_gone, bind, hugepages
 SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="ours-256-vfio-pci dpdk-256-vfio-pci"
 SECS=$(arg secs); [ -n "$SECS" ] || SECS=5
 
-bind() { # bdf driver (as failsafe-guest.sh does)
-    [ -e $DEV/$1/driver_override ] || { mark "error no-device $1"; return 1; }
-    cur=$(readlink $DEV/$1/driver 2>/dev/null); cur=${cur##*/}
-    [ "$cur" = "$2" ] && return 0
-    [ -n "$cur" ] && echo "$1" >$DEV/$1/driver/unbind
-    echo "$2" >$DEV/$1/driver_override
-    n=0
-    while [ ! -e $DEV/$1/driver ]; do
-        echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
-        [ -e $DEV/$1/driver ] && break
-        n=$((n + 1)); [ $n -gt 200 ] && { mark "error bind $1 $2"; return 1; }
-        sleep 0.02
-    done
-}
-
-mkdir -p /dev/hugepages
-mount -t hugetlbfs nodev /dev/hugepages
-echo 64 >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hugepages 64
 echo 0 >/sys/bus/pci/drivers_autoprobe
 mark "guest kernel=$(uname -r) cpus=$(nproc) scen=$SCEN secs=$SECS"
 for s in $SCEN; do

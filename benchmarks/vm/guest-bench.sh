@@ -11,44 +11,11 @@
 # sees testpmd's "Press enter to exit" or the agent's "attached"/"reattached". The guest never does the
 # removal itself.
 DUT=0000:01:00.0
-DEV=/sys/bus/pci/devices
-arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^hp\.$1=//p"; }
-mark() { echo "HPB $*"; }
+. /bench/guest-lib.sh # DEV, arg, mark, wait_exists, wait_gone, bind, hugepages
 CYCLES=$(arg cycles); [ -n "$CYCLES" ] || CYCLES=3
 SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="dpdk-igb_uio dpdk-vfio-pci ours-igb_uio ours-vfio-pci"
 
-wait_exists() { # path timeout_s
-    n=0
-    while [ ! -e "$1" ]; do
-        n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1
-        sleep 0.02
-    done
-}
-wait_gone() { # path timeout_s
-    n=0
-    while [ -e "$1" ]; do
-        n=$((n + 1)); [ $n -gt $(($2 * 50)) ] && return 1
-        sleep 0.02
-    done
-}
-bind() { # bdf driver
-    wait_exists $DEV/$1/driver_override 30 || { mark "error no-device $1"; return 1; }
-    cur=$(readlink $DEV/$1/driver 2>/dev/null); cur=${cur##*/}
-    [ "$cur" = "$2" ] && return 0
-    [ -n "$cur" ] && echo "$1" >$DEV/$1/driver/unbind
-    echo "$2" >$DEV/$1/driver_override
-    n=0
-    while [ ! -e $DEV/$1/driver ]; do
-        echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
-        [ -e $DEV/$1/driver ] && break
-        n=$((n + 1)); [ $n -gt 200 ] && { mark "error bind $1 $2"; return 1; }
-        sleep 0.02
-    done
-}
-
-mkdir -p /dev/hugepages
-mount -t hugetlbfs nodev /dev/hugepages
-echo 64 >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hugepages 64
 mark "guest kernel=$(uname -r) hugepages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) cycles=$CYCLES scen=$SCEN"
 # Every kernel uevent, stamped with the guest's monotonic clock (the first kernel signal of a removal).
 hpguest uevents 86400000 &
