@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Hotplug.E1000;
 using Hotplug.Pci;
@@ -80,6 +81,7 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
         _bursts = _packets = 0;
         _thread = new Thread(() =>
         {
+            PinToLastCpu(); // as DPDK's forwarding lcore (-l 0-1: lcore 1): the event thread keeps the other CPU
             var burst = new Packet[32]; // once: the loop allocates nothing
             while (_running)
             {
@@ -97,6 +99,19 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
         _thread.Start();
         return true;
     }
+
+    /// <summary>Pins the calling thread to the last CPU (sched_setaffinity); best effort.</summary>
+    private static unsafe void PinToLastCpu()
+    {
+        int cpu = Environment.ProcessorCount - 1;
+        if (cpu < 1 || cpu > 63)
+            return;
+        ulong mask = 1UL << cpu;
+        _ = SchedSetAffinity(0, sizeof(ulong), &mask);
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "sched_setaffinity")]
+    private static extern unsafe int SchedSetAffinity(int pid, nuint size, ulong* mask);
 
     public void Stop(int cycle)
     {
