@@ -99,6 +99,11 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
             first = -1; /* the slot was reused, or the remap failed: look again */
         }
     }
+    if (first < 0 && r == NULL && si->si_code > 0 && in_retired_range(a)) {
+        /* Faulted before the range's remap, handled after its removal: dead memory is there now; retry. */
+        errno = saved_errno;
+        return;
+    }
     if (first < 0) {
         if (r != NULL)
             atomic_fetch_add_explicit(&g_remap_failed, 1, memory_order_relaxed);

@@ -88,8 +88,12 @@ HP_EXPORT int hp_sigbus_eventfd(void);
 
 /* Registers [addr, addr+len) (page aligned) with its fill mode. Returns the slot (>= 0) or -errno. */
 HP_EXPORT int hp_range_add(void *addr, size_t len, uint64_t cookie, int fill);
-/* Unregisters a slot. A fault in the range afterwards is chained like any other. Returns 0 or -errno. */
+/* Unregisters a slot. A range removed after it was remapped is remembered as retired (dead memory is mapped
+ * there): a fault raised before the remap whose handler runs after the removal is retried, not chained, until
+ * hp_retired_forget. Any other fault in the range afterwards is chained like any other. Returns 0 or -errno. */
 HP_EXPORT int hp_range_remove(int slot);
+/* Forgets a retired range starting at addr (call before unmapping it). */
+HP_EXPORT void hp_retired_forget(void *addr);
 /* Replaces the range's memory now (the same remap the handler does). Returns 1 if this call remapped
  * it, 0 if it was already remapped, or -errno. */
 HP_EXPORT int hp_range_remap(int slot);

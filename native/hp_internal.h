@@ -40,6 +40,9 @@ HP_HIDDEN extern _Atomic int g_range_hwm;   /* slots [0, hwm) may be in use */
 HP_HIDDEN struct range *find_range(uintptr_t a, uint64_t *gen);
 /* In the handler and in hp_range_remap. See hp_ranges.c for the return values. */
 HP_HIDDEN int claim_and_remap(struct range *r, uint64_t gen, uintptr_t a);
+/* In the handler: 1 if a lies in a range removed after it was remapped and not unmapped since (dead memory: the
+ * access can simply be retried), else 0. */
+HP_HIDDEN int in_retired_range(uintptr_t a);
 
 /* ---- the fault ring and the counters (hp_ring.c) --------------------------------------------- */
 

@@ -170,6 +170,8 @@ static struct range *slot_range(int slot)
     return &g_ranges[slot];
 }
 
+static void retire(uintptr_t start, size_t len);
+
 int hp_range_remove(int slot)
 {
     struct range *r = slot_range(slot);
@@ -183,8 +185,46 @@ int hp_range_remove(int slot)
             cpu_relax();
             continue;
         }
-        if (atomic_compare_exchange_strong(&r->state, &st, R_FREE))
+        uintptr_t start = r->start;
+        size_t len = r->len;
+        if (atomic_compare_exchange_strong(&r->state, &st, R_FREE)) {
+            if (st == R_REMAPPED)
+                retire(start, len);
             return 0;
+        }
+    }
+}
+
+/* Ranges removed after their remap, whose dead memory is still mapped (a small ring: a late handler of a fault
+ * raised before the remap must find them; the oldest are dropped). Entry fields are written with the start last
+ * (release) and cleared start first. */
+#define HP_RETIRED 64
+static struct { _Atomic uintptr_t start; _Atomic size_t len; } g_retired[HP_RETIRED];
+static _Atomic unsigned g_retired_next;
+
+static void retire(uintptr_t start, size_t len)
+{
+    unsigned i = atomic_fetch_add_explicit(&g_retired_next, 1, memory_order_relaxed) % HP_RETIRED;
+    atomic_store_explicit(&g_retired[i].start, 0, memory_order_release);
+    atomic_store_explicit(&g_retired[i].len, len, memory_order_relaxed);
+    atomic_store_explicit(&g_retired[i].start, start, memory_order_release);
+}
+
+int in_retired_range(uintptr_t a)
+{
+    for (int i = 0; i < HP_RETIRED; i++) {
+        uintptr_t start = atomic_load_explicit(&g_retired[i].start, memory_order_acquire);
+        if (start != 0 && a - start < atomic_load_explicit(&g_retired[i].len, memory_order_relaxed))
+            return 1;
+    }
+    return 0;
+}
+
+void hp_retired_forget(void *addr)
+{
+    for (int i = 0; i < HP_RETIRED; i++) {
+        uintptr_t expect = (uintptr_t)addr;
+        atomic_compare_exchange_strong(&g_retired[i].start, &expect, 0);
     }
 }
 

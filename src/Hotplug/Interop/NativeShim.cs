@@ -73,6 +73,9 @@ internal static partial class NativeShim
     public static partial int hp_range_remap(int slot);
 
     [LibraryImport(Lib)]
+    public static partial void hp_retired_forget(nint address);
+
+    [LibraryImport(Lib)]
     public static partial int hp_range_is_remapped(int slot);
 
     [LibraryImport(Lib)]

@@ -151,6 +151,7 @@ public sealed unsafe class MappedBar : IDisposable
             GC.ReRegisterForFinalize(this); // fault records that may name this range are still unread
             return;
         }
+        NativeShim.hp_retired_forget(_address); // a late fault there would no longer find dead memory
         LibC.munmap((void*)_address, (size_t)(nuint)Length);
     }
 
