@@ -151,7 +151,7 @@ public sealed partial class E1000Port : IDisposable
         Bar.Write32(Rctl, 0);
         Bar.Write32(Tctl, 0);
         Bar.Write32(Ctrl, Bar.Read32(Ctrl) | CtrlRst);
-        Thread.Sleep(1); // the manual asks for at least 1 µs before the next access
+        Thread.SpinWait(200); // the manual asks for at least 1 µs before the next access: a spin, not a 1 ms sleep
         WaitClear(Ctrl, CtrlRst, timeout, "reset (CTRL.RST)");
         Bar.Write32(Imc, AllOnes); // the reset unmasks nothing, but be sure
         _ = Bar.Read32(Icr);
