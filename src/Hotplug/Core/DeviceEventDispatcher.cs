@@ -200,6 +200,8 @@ public sealed class DeviceEventDispatcher
                 _logger.LogError(ex, "A device-event callback threw on {Event}; the other callbacks still run", e);
             }
         }
+        if (only is null)
+            RemovalPathLog.DeviceEvent(_logger, e.Type, e.BusName, e.DeviceName, e.Source); // after the app heard: never before
     }
 
     /// <summary>Ends every reader (on Eal dispose).</summary>

@@ -107,7 +107,6 @@ internal sealed class RemovalCoordinator
         _lastPublished[key] = type;
         if (type == DeviceEventType.Remove)
             _metrics.Removal(source); // one per removal: the repeats from the other sources stop above
-        RemovalPathLog.DeviceEvent(_logger, type, bus.Name, name, source);
         _events.Publish(new DeviceEvent(bus.Name, name, type, source, timestampNs, generation) { PublishedNs = BusHost.MonotonicNs() });
     }
 

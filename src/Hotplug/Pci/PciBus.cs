@@ -236,8 +236,23 @@ public sealed class PciBus : IBus
         // from inside the callbacks does all of it at once; the deferred step is then a no-op.
         var release = d.Attachment?.HotUnplug(Quiesce);
         d.SetState(DeviceState.Removed);
-        _context!.Logger.DeviceGone(d.Name, Options.RemapFill);
-        return new HotUnplugResult(true, release);
+        return new HotUnplugResult(true, new ReleaseThenLog(this, d, release).Run); // the log comes after the app heard
+    }
+
+    /// <summary>The deferred release of a removed device, then its log line (a named type: no closure on the removal path).</summary>
+    private sealed class ReleaseThenLog(PciBus bus, PciDevice device, Action? release)
+    {
+        public void Run()
+        {
+            try
+            {
+                release?.Invoke();
+            }
+            finally
+            {
+                bus._context!.Logger.DeviceGone(device.Name, bus.Options.RemapFill);
+            }
+        }
     }
 
     private void Quiesce(PciDevice d)
@@ -276,6 +291,7 @@ public sealed class PciBus : IBus
         RemovalPathWarmup.Prepare(typeof(MappedBar), "Remap", nameof(MappedBar.Contains), "get_IsRemapped");
         RemovalPathWarmup.Prepare(typeof(UioWatch), nameof(UioWatch.Close));
         RemovalPathWarmup.Prepare(typeof(PciLog), nameof(PciLog.DeviceGone));
+        RemovalPathWarmup.Prepare(typeof(ReleaseThenLog), System.Reflection.ConstructorInfo.ConstructorName, nameof(ReleaseThenLog.Run));
         _ = _devices.Find(default); // the sorted table's generic code
     }
 }

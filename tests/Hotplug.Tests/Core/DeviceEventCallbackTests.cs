@@ -92,4 +92,42 @@ public class DeviceEventCallbackTests(ITestOutputHelper output)
             break;
         }
     }
+
+    [Fact]
+    public void The_event_is_logged_after_the_callbacks_never_before_them()
+    {
+        var lines = new List<string>();
+        using var rig = new SimulatedRig(new RecordingOutput(output, lines));
+        rig.Eal.DeviceEvents.Register(SimulatedRig.Address, e =>
+        {
+            if (e.Type == DeviceEventType.Remove)
+                lock (lines) lines.Add("callback");
+        });
+
+        rig.Device.Remove();
+        rig.WaitRemove();
+        rig.Settle();
+
+        List<string> seen;
+        lock (lines) seen = [.. lines];
+        int callback = seen.IndexOf("callback");
+        int logged = seen.FindIndex(l => l.Contains($"Remove pci:{SimulatedRig.Address} from", StringComparison.Ordinal));
+        Assert.True(callback >= 0, "the REMOVE callback did not run");
+        Assert.True(logged >= 0, "the REMOVE was not logged: " + string.Join(" | ", seen));
+        Assert.True(callback < logged, "the REMOVE was logged before the app's callback: " + string.Join(" | ", seen));
+        int gone = seen.FindIndex(l => l.Contains($"{SimulatedRig.Address} is gone", StringComparison.Ordinal));
+        Assert.True(gone > callback, "the bus logged the removal before the app's callback: " + string.Join(" | ", seen));
+    }
+
+    /// <summary>The test's output, also kept in order in a list (the log lines and the callbacks' marks interleave there).</summary>
+    private sealed class RecordingOutput(ITestOutputHelper inner, List<string> lines) : ITestOutputHelper
+    {
+        public void WriteLine(string message)
+        {
+            lock (lines) lines.Add(message);
+            inner.WriteLine(message);
+        }
+
+        public void WriteLine(string format, params object[] args) => WriteLine(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+    }
 }
