@@ -17,6 +17,12 @@ public sealed class HotplugOptions
     /// <summary>Receive buffer asked for the uevent socket (<see cref="EalOptions.UeventReceiveBufferBytes"/>).</summary>
     public int UeventReceiveBufferBytes { get; set; } = 1 << 20;
 
+    /// <summary>
+    /// The CPUs the event thread may run on (<see cref="EalOptions.EventThreadCpus"/>): keep it off the CPUs the data
+    /// path spins on. Empty (the default): the process's own.
+    /// </summary>
+    public IList<int> EventThreadCpus { get; set; } = [];
+
     /// <summary>The PCI bus.</summary>
     public HotplugPciOptions Pci { get; set; } = new();
 }

@@ -15,6 +15,10 @@ public sealed class HotplugOptionsValidator : IValidateOptions<HotplugOptions>
         var errors = new List<string>();
         if (options.UeventReceiveBufferBytes <= 0)
             errors.Add($"{nameof(HotplugOptions.UeventReceiveBufferBytes)} must be positive (it is {options.UeventReceiveBufferBytes}).");
+        if (options.EventThreadCpus is null)
+            errors.Add($"{nameof(HotplugOptions.EventThreadCpus)} must not be null (empty: the process's CPUs).");
+        else if (options.EventThreadCpus.Where(c => c is < 0 or > 1023).Select(c => (int?)c).FirstOrDefault() is int bad)
+            errors.Add($"{nameof(HotplugOptions.EventThreadCpus)} has CPU {bad}: CPUs are numbered 0..1023.");
         var pci = options.Pci;
         if (pci is null)
         {

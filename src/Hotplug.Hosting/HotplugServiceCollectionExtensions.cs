@@ -79,6 +79,7 @@ public static class HotplugServiceCollectionExtensions
         var eal = new Eal(new EalOptions
         {
             UeventReceiveBufferBytes = options.UeventReceiveBufferBytes,
+            EventThreadCpus = options.EventThreadCpus.Count == 0 ? null : [.. options.EventThreadCpus],
             MeterFactory = sp.GetService<IMeterFactory>(),
         }, sp.GetService<ILoggerFactory>());
         try

@@ -28,7 +28,9 @@ public sealed partial class Eal : IDisposable
         options ??= new EalOptions();
         LoggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = LoggerFactory.CreateLogger<Eal>();
-        _loop = new EventLoop(LoggerFactory.CreateLogger<EventLoop>());
+        if (options.EventThreadCpus is { } cpus)
+            ThreadAffinity.Validate(cpus, nameof(EalOptions.EventThreadCpus));
+        _loop = new EventLoop(LoggerFactory.CreateLogger<EventLoop>(), options.EventThreadCpus);
         Metrics = new HotplugMetrics(options.MeterFactory);
         DeviceEvents = new DeviceEventDispatcher(_loop, Metrics, LoggerFactory.CreateLogger<DeviceEventDispatcher>());
         _coordinator = new RemovalCoordinator(_loop, DeviceEvents, Metrics, _logger);

@@ -25,7 +25,9 @@ internal sealed unsafe class EventLoop : IDisposable
     private ulong _nextId = 1;
     private volatile bool _stopping;
 
-    public EventLoop(ILogger logger)
+    /// <summary>Starts the event thread, restricted to <paramref name="cpus"/> when given (validated by the caller).</summary>
+    /// <exception cref="ArgumentException">The kernel refused <paramref name="cpus"/> (none of them is allowed to this process).</exception>
+    public EventLoop(ILogger logger, IReadOnlyCollection<int>? cpus = null)
     {
         _logger = logger;
         _epoll = new SafeFdHandle(epoll_create1(EPOLL_CLOEXEC));
@@ -35,8 +37,27 @@ internal sealed unsafe class EventLoop : IDisposable
         if (_wake.IsInvalid)
             throw Sys.IoError("eventfd");
         Control(EPOLL_CTL_ADD, _wake.Fd, EPOLLIN, WakeId);
-        _thread = new Thread(Run) { IsBackground = true, Name = "hotplug-events" };
+        int affinityError = 0;
+        using var started = new ManualResetEventSlim();
+        _thread = new Thread(() =>
+        {
+            if (cpus is not null)
+                affinityError = ThreadAffinity.TryApply(cpus);
+            started.Set();
+            if (affinityError == 0)
+                Run();
+        }) { IsBackground = true, Name = "hotplug-events" };
         _thread.Start();
+        started.Wait();
+        if (affinityError != 0)
+        {
+            _thread.Join();
+            _epoll.Dispose();
+            _wake.Dispose();
+            throw new ArgumentException($"The event thread cannot run on CPUs {string.Join(",", cpus!)}: {Sys.Describe(affinityError)} " +
+                $"(sched_setaffinity, errno {affinityError}). Give CPUs this process may use (now {string.Join(",", ThreadAffinity.Current())}), " +
+                "or null in EalOptions.EventThreadCpus.", "cpus");
+        }
     }
 
     /// <summary>True on the event thread.</summary>

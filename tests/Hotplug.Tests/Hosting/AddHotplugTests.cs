@@ -22,6 +22,7 @@ public sealed class AddHotplugTests(ITestOutputHelper output)
             o.Pci.AllowList = ["0000:01:ab.0"];
             o.Pci.BindOnAdd = "e1000e";
             o.UeventReceiveBufferBytes = 0;
+            o.EventThreadCpus = [0, -3];
         });
         using var host = builder.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
@@ -29,6 +30,7 @@ public sealed class AddHotplugTests(ITestOutputHelper output)
         Assert.Contains(e.Failures, f => f.Contains("BindOnAdd needs Pci.AutoAttach", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.Contains("e1000e", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.Contains("UeventReceiveBufferBytes", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.Contains("EventThreadCpus has CPU -3", StringComparison.Ordinal));
         Assert.Contains(new HotplugOptionsValidator().Validate(null, new HotplugOptions { Pci = { AutoAttach = true } }).Failures!,
             f => f.Contains("non-empty Pci.AllowList", StringComparison.Ordinal));
     }
