@@ -84,9 +84,7 @@ public sealed class E1000Tests(VmFixture fixture, ITestOutputHelper output) : Vm
         var guest = await QemuGuest.StartAsync(Fixture.Image, Output, new QemuGuestOptions
         {
             Name = $"{name}-{kernelDriver}",
-            // no_timer_check: on a busy shared host TCG once made the 6.1 kernel panic at boot with "timer doesn't
-            // work through Interrupt-remapped IO-APIC" (its check of the timer interrupt timed out); the check is skipped.
-            ExtraKernelArgs = "iommu=pt hugepages=16 no_timer_check",
+            ExtraKernelArgs = "iommu=pt hugepages=16",
             ExtraQemuArgs =
             [
                 "-netdev", "hubport,id=hp1,hubid=0",

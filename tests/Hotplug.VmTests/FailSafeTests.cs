@@ -35,9 +35,7 @@ public sealed class FailSafeTests(VmFixture fixture, ITestOutputHelper output) :
             Name = "failsafe-" + kernelDriver,
             WithEdu = false,
             // iommu=pt: uio DMA uses physical addresses (identity domain); vfio gets its own domain either way.
-            // no_timer_check: on a busy shared host TCG made the 6.1 kernel panic at boot once ("timer doesn't work
-            // through Interrupt-remapped IO-APIC").
-            ExtraKernelArgs = "iommu=pt hugepages=16 no_timer_check",
+            ExtraKernelArgs = "iommu=pt hugepages=16",
             ExtraQemuArgs =
             [
                 "-netdev", "hubport,id=hp0,hubid=0", "-device", "virtio-net-pci,netdev=hp0,bus=pcie.0,addr=0x5",
