@@ -5,7 +5,8 @@
 #
 # Device (plugged by the host at boot): the QEMU e1000 "dut" at rp1 (0000:01:00.0), for DPDK and for our agent
 # alike. The marker port: ttyS1, read by `hpguest marks` (the host's device_del / device_add on the guest clock).
-# Kernel command line: hp.cycles=N, hp.scen=a,b,... (dpdk-igb_uio, dpdk-vfio-pci, ours-igb_uio, ours-vfio-pci).
+# Kernel command line: hp.cycles=N, hp.scen=a,b,... (dpdk-igb_uio, dpdk-vfio-pci, ours-igb_uio, ours-vfio-pci; pairs-DRV
+# alternates a DPDK cycle and one of ours N times, so that both see the same guest and host).
 #
 # Protocol: lines "HPB <what> ..." mark the steps; the host pulls and plugs the devices (QMP) when it
 # sees testpmd's "Press enter to exit" or the agent's "attached"/"reattached". The guest never does the
@@ -16,13 +17,45 @@ CYCLES=$(arg cycles); [ -n "$CYCLES" ] || CYCLES=3
 SCEN=$(arg scen | tr ',' ' '); [ -n "$SCEN" ] || SCEN="dpdk-igb_uio dpdk-vfio-pci ours-igb_uio ours-vfio-pci"
 
 hugepages 64
-mark "guest kernel=$(uname -r) hugepages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) cycles=$CYCLES scen=$SCEN"
+mark "guest kernel=$(uname -r) clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) hugepages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) cycles=$CYCLES scen=$SCEN"
 # Every kernel uevent, stamped with the guest's monotonic clock (the first kernel signal of a removal).
 hpguest uevents 86400000 &
 UEV=$!
 hpguest marks /dev/ttyS1 &
 MARKS=$!
 sleep 0.3
+
+# hp.trace=1 (run-vm-bench.sh --trace; 2: --trace-kernel, the kernel's removal path alone): ftrace on the guest's CLOCK_MONOTONIC while the DUT is bound, printed as "TR "
+# lines from the hot-plug interrupt (ACPI on q35) to 300 ms after the removal. A diagnostic: tracing and polling perturb timings.
+T=/sys/kernel/tracing
+trace_setup() {
+    mount -t tracefs nodev $T 2>/dev/null
+    echo mono >$T/trace_clock
+    echo 8192 >$T/buffer_size_kb
+    echo 0 >$T/tracing_on
+    for p in 'p:hp/vfio_request vfio_pci_core_request count=%si:u32' \
+        'p:hp/vfio_remove vfio_pci_remove' 'p:hp/eventfd eventfd_signal' \
+        'p:hp/stop_remove pci_stop_and_remove_bus_device' 'p:hp/release_driver device_release_driver'; do
+        echo "$p" >>$T/kprobe_events 2>/dev/null || mark "trace: no kprobe $p"
+    done
+    events="hp irq/irq_handler_entry" # hp.trace=2: the kernel's removal path only
+    [ "$1" = 2 ] || events="$events sched/sched_switch sched/sched_wakeup sched/sched_migrate_task \
+        syscalls/sys_enter_epoll_wait syscalls/sys_exit_epoll_wait syscalls/sys_enter_write exceptions/page_fault_user"
+    for e in $events; do
+        echo 1 >$T/events/$e/enable 2>/dev/null || mark "trace: no event $e"
+    done
+}
+trace_windows() {
+    while :; do
+        wait_exists $DEV/$DUT/driver 86400 || return
+        echo >$T/trace; echo 1 >$T/tracing_on
+        wait_gone $DEV/$DUT 86400 || return
+        sleep 0.3; echo 0 >$T/tracing_on
+        sed -n '/name=acpi/,$s/^/TR /p' $T/trace # from the hot-plug interrupt (ACPI's GPE on q35) on
+    done
+}
+TRACER=
+case "$(arg trace)" in 1|2) trace_setup "$(arg trace)"; trace_windows & TRACER=$! ;; esac
 
 dpdk_cycle() { # driver cycle
     drv=$1
@@ -68,10 +101,11 @@ dpdk_cycle() { # driver cycle
     mark "dpdk-end driver=$drv cycle=$2 rc=$rc"
 }
 
-ours() { # driver
+ours() { # driver [cycles [number of the first]]: one agent process for all of them
+    ours_n=${2:-$CYCLES} # not n: the shell's variables are global, and bind counts with n
     bind $DUT "$1" || return 1
-    mark "ours-start driver=$1 cycles=$CYCLES"
-    /agent/hotplug-vm-agent hotplug $DUT "$1" "$CYCLES" e1000
+    mark "ours-start driver=$1 cycles=$ours_n first=${3:-1}"
+    HP_RX_IDLE=$(arg rxidle) /agent/hotplug-vm-agent hotplug $DUT "$1" "$ours_n" e1000
     mark "ours-end driver=$1 rc=$?"
 }
 
@@ -81,8 +115,15 @@ for s in $SCEN; do
             c=1
             while [ $c -le "$CYCLES" ]; do dpdk_cycle "${s#dpdk-}" $c || break; c=$((c + 1)); done ;;
         ours-*) ours "${s#ours-}" ;;
+        pairs-*) # alternate: a DPDK cycle, then one of ours (a fresh process each, as testpmd), CYCLES times
+            c=1
+            while [ $c -le "$CYCLES" ]; do
+                dpdk_cycle "${s#pairs-}" $c || break
+                ours "${s#pairs-}" 1 $c || break
+                c=$((c + 1))
+            done ;;
         *) mark "error unknown scenario $s" ;;
     esac
 done
-kill $UEV $MARKS 2>/dev/null
+kill $UEV $MARKS $TRACER 2>/dev/null
 mark "all-done"

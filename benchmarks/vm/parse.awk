@@ -59,7 +59,9 @@ NR == FNR {
     }
     if (src == "con" && txt ~ /^HPB ours-start/) {
         side = "ours"; drv = txt; sub(/.*driver=/, "", drv); sub(/ .*/, "", drv)
-        cyc = 0; trig = ""; next
+        cyc = 0; trig = ""
+        if (txt ~ /first=[0-9]+/) { f = txt; sub(/.*first=/, "", f); sub(/ .*/, "", f); cyc = f - 1 }
+        next
     }
     if (src == "con" && txt ~ /^HPB (dpdk|ours)-end/) { trig = ""; next }
     if (src == "host" && txt ~ /^device_(del|add)/) {

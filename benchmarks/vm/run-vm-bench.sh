@@ -5,12 +5,23 @@
 # port polling receive bursts) on the SAME QEMU e1000, both over igb_uio and vfio-pci, in the same guest boot,
 # same kernel, same QMP.
 #
-#   benchmarks/vm/run-vm-bench.sh [OUT_JSON] [--cycles N] [--scen LIST] [--keep]
+#   benchmarks/vm/run-vm-bench.sh [OUT_JSON] [--cycles N] [--scen LIST] [--keep] [--trace|--trace-kernel] [--loglevel L] [--rx-idle yield]
 #
 # OUT_JSON defaults to artifacts/bench/vm-results.json (the file benchmarks/run.sh reads; set
 # HOTPLUG_BENCH_VM_CMD=benchmarks/vm/run-vm-bench.sh to have run.sh call this). LIST is a comma-separated
-# subset of dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci (default: all), N the cycles of each
-# (default 3). Timing, the same for both sides, on the GUEST's clock: our agent stamps its lines itself ("ms"),
+# subset of dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci (default: all) or pairs-igb_uio / pairs-vfio-pci
+# (N times a DPDK cycle then one of ours, each a fresh process: both sides under the same guest and host state; the
+# way to compare them on a noisy host), N the cycles of each (default 3). --trace: a diagnostic run; the guest records ftrace (scheduler, IRQs, the vfio request, epoll
+# returns, writes) while the device is bound and prints it, from the hot-plug interrupt to 300 ms after the
+# removal, as "TR " lines in the raw log (it perturbs the timings: not for figures); --trace-kernel: only the
+# kernel's removal path (IRQs and kprobes from the ACPI interrupt to vfio's request; light). --loglevel: the guest kernel's
+# console loglevel (default 4: warnings and worse). At 6 the kernel prints its notices on the emulated UART in the
+# middle of the removal (vfio's "Relaying device request" goes out before it signals the request: 2-9 ms under TCG),
+# the same for both sides but noise on both. The guest boots with tsc=reliable: with 2 vCPUs under TCG the kernel
+# otherwise drops the TSC for the HPET, and every clock read becomes a syscall and an HPET read that waits for QEMU's
+# big lock (busy with the removal itself): milliseconds per stamp, charged to the side that reads the clock more.
+# --rx-idle yield: our receive thread calls sched_yield after an empty burst (default: it spins, as testpmd's lcore).
+# Timing, the same for both sides, on the GUEST's clock: our agent stamps its lines itself ("ms"),
 # testpmd's output goes through `hpguest stamp TP` (line-buffered by linebuf.so), the kernel's uevents through
 # `hpguest uevents`; device_del / device_add are placed on that clock through pings and markers on the guest's
 # second serial port, echoed by `hpguest marks` (parse.awk says how; its error bound is reported). Every line
@@ -28,12 +39,19 @@ OUT=$ROOT/artifacts/bench/vm-results.json
 CYCLES=3
 SCEN=dpdk-igb_uio,dpdk-vfio-pci,ours-igb_uio,ours-vfio-pci
 KEEP=0
+TRACE=0
+LOGLEVEL=4
+RXIDLE=spin
 TOTAL_TIMEOUT=${HP_VM_BENCH_TIMEOUT:-1200}
 while [ $# -gt 0 ]; do
     case "$1" in
         --cycles) CYCLES=$2; shift 2 ;;
         --scen) SCEN=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --trace) TRACE=1; shift ;;
+        --trace-kernel) TRACE=2; shift ;;
+        --loglevel) LOGLEVEL=$2; shift 2 ;;
+        --rx-idle) RXIDLE=$2; shift 2 ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         -*) echo "run-vm-bench.sh: unknown option $1" >&2; exit 2 ;;
         *) OUT=$1; shift ;;
@@ -70,7 +88,7 @@ READERS="$READERS $!"
 stamp mk <"$RUN/mk.out" &
 READERS="$READERS $!"
 
-APPEND="console=ttyS0 loglevel=6 intel_iommu=on iommu=pt panic=-1 hp.run=/bench/guest-bench.sh hp.cycles=$CYCLES hp.scen=$SCEN"
+APPEND="console=ttyS0 loglevel=$LOGLEVEL tsc=reliable intel_iommu=on iommu=pt panic=-1 hp.run=/bench/guest-bench.sh hp.cycles=$CYCLES hp.scen=$SCEN hp.trace=$TRACE hp.rxidle=$RXIDLE"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
     -nodefaults -no-reboot -display none -monitor none
     -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
@@ -142,7 +160,7 @@ while :; do
         con:*"HPB all-done"*) ok=1; log "guest done"; break ;;
         con:*"HPB error"*) log "guest: $text" ;;
         con:*"HPB dpdk-start"*) state=dpdk-wait; log "${text#HPB }" ;;
-        con:*"HPB ours-start"*) state=ours; ours_left=$CYCLES; log "${text#HPB }" ;;
+        con:*"HPB ours-start"*) state=ours; ours_left=${text##*cycles=}; ours_left=${ours_left%% *}; log "${text#HPB }" ;;
         con:*'"t":"stamp-ready"'*) pings=1 ;;
         con:*"HPB dpdk-end"*|con:*"HPB ours-end"*) state=idle; log "${text#HPB }" ;;
         con:*"Press enter to exit"*) [ "$state" = dpdk-wait ] && { pull dut; state=dpdk-pulled; } ;;
@@ -180,7 +198,7 @@ column -t "$RUN/steps.tsv" >&2 2>/dev/null || cat "$RUN/steps.tsv" >&2
 
 KVER=$(grep -o 'HPB guest kernel=[^ ]*' "$LOGF" | head -1 | sed 's/.*kernel=//')
 QVER=$(qemu-system-x86_64 --version | head -1 | grep -o 'version [0-9.]*' | cut -d' ' -f2)
-RUNTXT="guest kernel $KVER, QEMU $QVER TCG (-cpu max, q35, 2 vCPUs, ACPI hotplug), DPDK testpmd $TPVER, $CYCLES cycles, host $(date -u +%Y-%m-%dT%H:%MZ), log $LOGF"
+RUNTXT="guest kernel $KVER, QEMU $QVER TCG (-cpu max, q35, 2 vCPUs, ACPI hotplug), DPDK testpmd $TPVER, $CYCLES cycles, loglevel $LOGLEVEL, tsc=reliable, our receive thread idles by $RXIDLE, host $(date -u +%Y-%m-%dT%H:%MZ), log $LOGF"
 mkdir -p "$(dirname "$OUT")"
 awk -v run="$RUNTXT" -f "$HERE/figures.awk" "$RUN/steps.tsv" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

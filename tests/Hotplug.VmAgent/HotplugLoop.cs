@@ -31,7 +31,10 @@ internal sealed class HotplugLoop
 
     public int Run()
     {
-        using var eal = PciEal.Create(new PciBusOptions { AllowList = [_bdf] });
+        // The e1000's receive thread spins on the last CPU (as DPDK's forwarding lcore); the event thread keeps to
+        // the others (as DPDK's interrupt thread keeps off its lcores).
+        using var eal = PciEal.Create(new PciBusOptions { AllowList = [_bdf] },
+            new EalOptions { EventThreadCpus = _kind == "e1000" ? E1000Target.ControlCpus() : null });
         _pci = eal.Pci();
         _target = _kind switch
         {

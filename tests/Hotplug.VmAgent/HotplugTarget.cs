@@ -70,6 +70,9 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
 
     public PciDriver Driver => _driver;
 
+    /// <summary>HP_RX_IDLE=yield: sched_yield after an empty burst; else spin, as DPDK's forwarding lcore does.</summary>
+    private static readonly bool YieldWhenIdle = Environment.GetEnvironmentVariable("HP_RX_IDLE") == "yield";
+
     public bool Start(PciDevice device, Utf8JsonWriter w)
     {
         var port = E1000Port.Attach(device, pci.DmaFor(device));
@@ -81,7 +84,7 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
         _bursts = _packets = 0;
         _thread = new Thread(() =>
         {
-            PinToLastCpu(); // as DPDK's forwarding lcore (-l 0-1: lcore 1): the event thread keeps the other CPU
+            PinToLastCpu(); // as DPDK's forwarding lcore (-l 0-1: lcore 1); the event thread keeps to the others (ControlCpus)
             var burst = new Packet[32]; // once: the loop allocates nothing
             while (_running)
             {
@@ -89,7 +92,7 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
                 _bursts++;
                 if (n == 0)
                 {
-                    Thread.Yield();
+                    if (YieldWhenIdle) Thread.Yield();
                     continue;
                 }
                 _packets += n;
@@ -99,6 +102,10 @@ internal sealed class E1000Target(PciBus pci) : IHotplugTarget
         _thread.Start();
         return true;
     }
+
+    /// <summary>Every CPU but the last (the one the receive thread spins on); null on a 1-CPU machine.</summary>
+    public static IReadOnlyCollection<int>? ControlCpus() =>
+        Environment.ProcessorCount is >= 2 and <= 64 ? [.. Enumerable.Range(0, Environment.ProcessorCount - 1)] : null;
 
     /// <summary>Pins the calling thread to the last CPU (sched_setaffinity); best effort.</summary>
     private static unsafe void PinToLastCpu()
