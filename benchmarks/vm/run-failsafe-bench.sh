@@ -100,43 +100,18 @@ cat "$PEER_INITRD" "$FSIMG/overlay.cpio.gz" >"$FSIMG/initrd.img"
 rm -rf "$STAGE"
 
 # ---------------------------------------------------------------- boot
-RUN=$CACHE/bench-runs/failsafe-$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$RUN"
-LOGF=$RUN/events.tlog          # "<host epoch s> <source> <line>", source: con | qmp | host
-for f in con qmp; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
-: >"$LOGF"
-stamp() { local l; while IFS= read -r l; do printf '%s %s %s\n' "$EPOCHREALTIME" "$1" "${l//$'\r'/}" >>"$LOGF"; done; }
-stamp con <"$RUN/con.out" &
-READERS=$!
-stamp qmp <"$RUN/qmp.out" &
-READERS="$READERS $!"
+. "$HERE/lib.sh" # vm_channels, vm_qemu_args, vm_qemu_start, stamp, qmp, host
+vm_channels "$CACHE/bench-runs/failsafe-$(date +%Y%m%d-%H%M%S)-$$" con qmp # LOGF: "<host epoch s> <source> <line>"
 
 APPEND="console=ttyS0 loglevel=4 intel_iommu=on iommu=pt no_timer_check panic=-1 hp.run=/bench/failsafe-guest.sh hp.scen=$SCEN hp.pps=$PPS hp.secs=$SECS"
-QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
-    -nodefaults -no-reboot -display none -monitor none
-    -kernel "$KERNEL" -initrd "$FSIMG/initrd.img" -append "$APPEND"
-    -chardev "pipe,id=con,path=$RUN/con" -serial chardev:con
-    -chardev "pipe,id=qmp,path=$RUN/qmp" -mon chardev=qmp,mode=control
-    -device intel-iommu,intremap=on
-    -netdev hubport,id=hp0,hubid=0 -device virtio-net-pci,netdev=hp0,bus=pcie.0,addr=0x5
+INITRD=$FSIMG/initrd.img
+vm_qemu_args 2
+QEMU+=(-netdev hubport,id=hp0,hubid=0 -device virtio-net-pci,netdev=hp0,bus=pcie.0,addr=0x5
     -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10
     -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
     -netdev hubport,id=hp1,hubid=0 -device e1000,id=nic1,netdev=hp1,bus=rp1
     -netdev hubport,id=hp2,hubid=0 -device e1000,id=nic2,netdev=hp2,bus=rp2)
-printf '%q ' "${QEMU[@]}" >"$RUN/qemu.cmdline"
-"${QEMU[@]}" >"$RUN/qemu.stderr" 2>&1 &
-QPID=$!
-echo "$QPID" >"$RUN/qemu.pid"
-cleanup() {
-    kill "$QPID" 2>/dev/null || true
-    [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null || true
-    for p in $READERS; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-exec {QIN}>"$RUN/qmp.in"
-qmp() { printf '%s\n' "$1" >&$QIN; }
-host() { printf '%s host %s\n' "$1" "$2" >>"$LOGF"; }
-qmp '{"execute":"qmp_capabilities"}'
+vm_qemu_start
 log "guest booting (pid $QPID, run $RUN)"
 
 # ---------------------------------------------------------------- drive: pull on the guest's cue, plug back later
@@ -186,7 +161,7 @@ while :; do
     fi
 done
 sleep 1
-cleanup
+vm_cleanup
 trap - EXIT
 [ "$ok" = 1 ] || { tail -n 60 "$LOGF" >&2; fail "the guest did not finish (log: $LOGF)"; }
 

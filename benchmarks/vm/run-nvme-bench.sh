@@ -60,43 +60,19 @@ KERNEL=$(sed -n 's/^KERNEL=//p' <<<"$IMG")
 INITRD=$(sed -n 's/^INITRD=//p' <<<"$IMG")
 
 # ---------------------------------------------------------------- boot
-RUN=$CACHE/nvme-bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$RUN"
-LOGF=$RUN/events.tlog          # "<host epoch s> <source> <line>", source: con | qmp | mk | host
-for f in con qmp mk; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
-: >"$LOGF"
+. "$HERE/lib.sh" # vm_channels, vm_qemu_args, vm_qemu_start, stamp, qmp, host
+vm_channels "$CACHE/nvme-bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$" con qmp mk # LOGF: "<host epoch s> <source> <line>"
 DISK=$RUN/nvme.img             # raw file behind the controller; survives device_del
 head -c 64M /dev/urandom >"$DISK"
-stamp() { local l; while IFS= read -r l; do printf '%s %s %s\n' "$EPOCHREALTIME" "$1" "${l//$'\r'/}" >>"$LOGF"; done; }
-stamp con <"$RUN/con.out" & READERS=$!
-stamp qmp <"$RUN/qmp.out" & READERS="$READERS $!"
-stamp mk <"$RUN/mk.out" & READERS="$READERS $!"
 
 APPEND="console=ttyS0 loglevel=4 intel_iommu=on hugepages=16 panic=-1 hp.run=/bench/guest-nvme-bench.sh"
 APPEND+=" hp.qd=$QD hp.latn=$LATN hp.iopsms=$IOPSMS hp.postms=$POSTMS hp.sides=$SIDES hp.errnowait=$ERRNOWAIT"
 NVME_ARGS='"driver":"nvme","id":"nvme1","serial":"deadbeef","drive":"nvme0","bus":"rp2"'
-QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
-    -nodefaults -no-reboot -display none -monitor none
-    -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
-    -chardev "pipe,id=con,path=$RUN/con" -serial chardev:con
-    -chardev "pipe,id=mk,path=$RUN/mk" -serial chardev:mk
-    -chardev "pipe,id=qmp,path=$RUN/qmp" -mon chardev=qmp,mode=control
-    -device intel-iommu,intremap=on
-    -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
+vm_qemu_args 2
+QEMU+=(-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
     -blockdev "driver=file,filename=$DISK,node-name=nvme0"
     -device nvme,id=nvme1,serial=deadbeef,drive=nvme0,bus=rp2)
-printf '%q ' "${QEMU[@]}" >"$RUN/qemu.cmdline"
-"${QEMU[@]}" >"$RUN/qemu.stderr" 2>&1 &
-QPID=$!
-cleanup() {
-    kill "$QPID" 2>/dev/null || true
-    [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null || true
-    for p in $READERS; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-exec {QIN}>"$RUN/qmp.in"
-exec {MK}>"$RUN/mk.in"
-host() { printf '%s host %s\n' "$1" "$2" >>"$LOGF"; }
+vm_qemu_start
 # A marker, then at once the QMP command (two pipe writes, microseconds apart).
 marked_qmp() { # marker json
     local t=$EPOCHREALTIME
@@ -104,7 +80,6 @@ marked_qmp() { # marker json
     printf '%s\n' "$2" >&$QIN
     host "$t" "sent $1"
 }
-printf '%s\n' '{"execute":"qmp_capabilities"}' >&$QIN
 log "guest booting (pid $QPID, run $RUN)"
 
 # ---------------------------------------------------------------- drive: pull and plug on the guest's cues
@@ -155,7 +130,7 @@ while :; do
 done
 T_GUEST=$EPOCHREALTIME
 sleep 0.5
-cleanup
+vm_cleanup
 trap - EXIT
 rm -f "$DISK"
 [ "$ok" = 1 ] || { tail -n 60 "$LOGF" >&2; fail "the guest did not finish (log: $LOGF)"; }

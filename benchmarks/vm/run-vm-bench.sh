@@ -70,55 +70,20 @@ TPVER=$(sed -n 's/^TESTPMD_VERSION=//p' <<<"$IMG")
 T_IMAGE=$EPOCHREALTIME
 
 # ---------------------------------------------------------------- boot
-RUN=$CACHE/bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$RUN"
-LOGF=$RUN/events.tlog          # "<host epoch s> <source> <line>", source: con | qmp | host
-for f in con qmp mk; do mkfifo "$RUN/$f.in" "$RUN/$f.out"; done
-: >"$LOGF"
-stamp() { # source: stamps every line of stdin
-    local l
-    while IFS= read -r l; do
-        printf '%s %s %s\n' "$EPOCHREALTIME" "$1" "${l//$'\r'/}" >>"$LOGF"
-    done
-}
-stamp con <"$RUN/con.out" &
-READERS=$!
-stamp qmp <"$RUN/qmp.out" &
-READERS="$READERS $!"
-stamp mk <"$RUN/mk.out" &
-READERS="$READERS $!"
+. "$HERE/lib.sh" # vm_channels, vm_qemu_args, vm_qemu_start, stamp, qmp, host
+vm_channels "$CACHE/bench-runs/run-$(date +%Y%m%d-%H%M%S)-$$" con qmp mk # LOGF: "<host epoch s> <source> <line>"
 
 APPEND="console=ttyS0 loglevel=$LOGLEVEL tsc=reliable intel_iommu=on iommu=pt panic=-1 hp.run=/bench/guest-bench.sh hp.cycles=$CYCLES hp.scen=$SCEN hp.trace=$TRACE hp.rxidle=$RXIDLE"
-QEMU=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -m 1024 -smp 2
-    -nodefaults -no-reboot -display none -monitor none
-    -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
-    -chardev "pipe,id=con,path=$RUN/con" -serial chardev:con
-    -chardev "pipe,id=mk,path=$RUN/mk" -serial chardev:mk
-    -chardev "pipe,id=qmp,path=$RUN/qmp" -mon chardev=qmp,mode=control
-    -device intel-iommu,intremap=on
-    -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10
+vm_qemu_args 2
+QEMU+=(-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10
     -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11
     -device e1000,id=dut,bus=rp1)
-printf '%q ' "${QEMU[@]}" >"$RUN/qemu.cmdline"
-"${QEMU[@]}" >"$RUN/qemu.stderr" 2>&1 &
-QPID=$!
-echo "$QPID" >"$RUN/qemu.pid"
-cleanup() {
-    kill "$QPID" 2>/dev/null || true
-    [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null || true
-    for p in $READERS; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-exec {QIN}>"$RUN/qmp.in"
-exec {MK}>"$RUN/mk.in"
-qmp() { printf '%s\n' "$1" >&$QIN; }
+vm_qemu_start
 mark() { # a line to the guest's marker reader (stamped on the guest clock, echoed back)
     local t=$EPOCHREALTIME
     printf '%s\n' "$1" >&$MK
     printf '%s host sent %s\n' "$t" "$1" >>"$LOGF"
 }
-host() { printf '%s host %s\n' "$1" "$2" >>"$LOGF"; }
-qmp '{"execute":"qmp_capabilities"}'
 log "guest booting (pid $QPID, run $RUN)"
 
 # ---------------------------------------------------------------- drive: pull and plug on the guest's cues
@@ -186,7 +151,7 @@ while :; do
 done
 T_GUEST=$EPOCHREALTIME
 sleep 1
-cleanup
+vm_cleanup
 trap - EXIT
 [ "$ok" = 1 ] || { tail -n 60 "$LOGF" >&2; fail "the guest did not finish (log: $LOGF)"; }
 
