@@ -171,18 +171,34 @@ public sealed class PciDriverControl
         }
     }
 
-    /// <summary>Polls the function's <c>driver</c> link until <paramref name="done"/> holds or the settle time passes; returns the last value.</summary>
+    /// <summary>
+    /// Waits until the function's <c>driver</c> link satisfies <paramref name="done"/> or the settle time passes; returns
+    /// the last value. Woken by the kernel's bind / unbind uevent for the function; looks again every 50 ms all the
+    /// same (a simulated tree, or a network namespace that gets no kernel uevents), and <paramref name="again"/> (a new
+    /// probe) runs then.
+    /// </summary>
     private string? WaitForDriver(PciAddress address, Func<string?, bool> done, Action? again = null)
     {
+        var interval = TimeSpan.FromMilliseconds(50);
+        using var events = new DriverLinkEvents(address, _logger); // open before the first look: nothing falls between
         var deadline = DateTime.UtcNow + SettleTimeout;
-        for (int i = 1; ; i++)
+        var nextTick = DateTime.UtcNow + interval;
+        while (true)
         {
             string? now = ReadInfo(address).KernelDriverName;
-            if (done(now) || DateTime.UtcNow >= deadline)
+            var time = DateTime.UtcNow;
+            if (done(now) || time >= deadline)
                 return now;
-            Thread.Sleep(5);
-            if (i % 10 == 0)
-                again?.Invoke(); // every 50 ms
+            if (time >= nextTick)
+            {
+                nextTick = time + interval;
+                if (again is not null)
+                {
+                    again();
+                    continue; // a probe binds synchronously: look again at once
+                }
+            }
+            events.Wait((nextTick < deadline ? nextTick : deadline) - time);
         }
     }
 
